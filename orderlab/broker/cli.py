@@ -1,0 +1,136 @@
+"""``orderlab broker start|stop|status|fetch``: the local broker from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .config import DEMO_SASL_PASSWORD, DEMO_SASL_USER, KAFKA_VERSION, SASL_MECHANISMS, BrokerState
+from .errors import BrokerError
+from .jars import ensure_jars
+from .local import LocalBroker
+
+DEFAULT_PORT = 9092
+_LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def default_port(bootstrap_servers: str | None) -> int:
+    """The port of KAFKA_BOOTSTRAP_SERVERS' first address if it is local, else 9092."""
+    first = (bootstrap_servers or "").split(",")[0].strip()
+    first = first.split("://", 1)[-1]  # tolerate "PLAINTEXT://host:port"
+    host, sep, port = first.rpartition(":")
+    if sep and host in _LOCAL_HOSTS and port.isdigit() and 0 < int(port) < 65536:
+        return int(port)
+    return DEFAULT_PORT
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
+
+
+def add_broker_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``broker`` with ``start``, ``stop``, ``status`` and ``fetch`` to a CLI's subparsers."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--port", type=_port, default=None,
+        help="PLAINTEXT port on 127.0.0.1 (default: the one last used with --data-dir, "
+        "else the port of KAFKA_BOOTSTRAP_SERVERS if that is local, else 9092)",
+    )  # fmt: skip
+    common.add_argument("--data-dir", type=Path, default=None, help="broker data (default: ~/.cache/orderlab/broker-<port>)")
+    common.add_argument("--timeout", type=float, default=None, help="seconds to wait (start: 60, stop: 20, status: 5)")
+
+    broker = subparsers.add_parser(
+        "broker", help=f"run a local Apache Kafka {KAFKA_VERSION} (Java 17+; Maven once)",
+        description=f"A local Apache Kafka {KAFKA_VERSION} broker from Maven Central jars. "
+        "Without Java, use `docker compose up -d kafka` instead.",
+    )  # fmt: skip
+    actions = broker.add_subparsers(dest="broker_action", metavar="{start,stop,status,fetch}", required=True)
+
+    start = actions.add_parser("start", parents=[common], help="start the broker (fetches the jars the first time)")
+    start.add_argument(
+        "--sasl", action="store_true",
+        help=f"also listen with SASL_PLAINTEXT ({', '.join(SASL_MECHANISMS)}) for the demo user {DEMO_SASL_USER!r}",
+    )  # fmt: skip
+    start.set_defaults(func=_run(_start))
+    actions.add_parser("stop", parents=[common], help="stop the broker of that data dir").set_defaults(func=_run(_stop))
+    actions.add_parser("status", parents=[common], help="exit 0 if the broker answers, else 1").set_defaults(
+        func=_run(_status)
+    )
+    actions.add_parser("fetch", help="only fetch the Kafka jars into the cache").set_defaults(func=_run(_fetch))
+
+
+def _run(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn BrokerError into one line on stderr and exit code 1."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return action(args)
+        except BrokerError as err:
+            print(f"orderlab broker: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("orderlab broker: interrupted", file=sys.stderr)
+            return 130
+
+    return handler
+
+
+def broker_from_args(args: argparse.Namespace) -> LocalBroker:
+    """--port wins; else the port last used in --data-dir; else the default port."""
+    port = args.port
+    if port is None and args.data_dir is not None:
+        state = BrokerState.read(args.data_dir.expanduser().resolve())
+        port = state.port if state else None
+    if port is None:
+        port = default_port(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    return LocalBroker(args.data_dir, port, sasl=getattr(args, "sasl", False))
+
+
+def _start(args: argparse.Namespace) -> int:
+    broker = broker_from_args(args)
+    already = broker.is_running()
+    broker.start(timeout=args.timeout or 60.0)
+    verb = "was already up" if already else "is up"
+    print(f"Kafka {KAFKA_VERSION} {verb} at {broker.bootstrap_servers} (data: {broker.data_dir}, log: {broker.log_path})")
+    if broker.sasl_bootstrap_servers:
+        print(
+            f"SASL_PLAINTEXT at {broker.sasl_bootstrap_servers} ({', '.join(SASL_MECHANISMS)}); "
+            f"local demo credential: user {DEMO_SASL_USER!r}, password {DEMO_SASL_PASSWORD!r}"
+        )
+    print(f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    broker = broker_from_args(args)
+    pid = broker.pid
+    if broker.stop(timeout=args.timeout or 20.0):
+        print(f"stopped Kafka at {broker.bootstrap_servers} (pid {pid}, data: {broker.data_dir})")
+    else:
+        print(f"no broker from {broker.data_dir} was running")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    broker = broker_from_args(args)
+    pid = broker.pid
+    if broker.answers(timeout=args.timeout or 5.0):
+        whose = f"pid {pid}, data: {broker.data_dir}" if pid else f"not started from {broker.data_dir}"
+        print(f"Kafka answers at {broker.bootstrap_servers} ({whose})")
+        return 0
+    if pid:
+        print(f"Kafka at {broker.bootstrap_servers} runs (pid {pid}) but does not answer; see {broker.log_path}")
+    else:
+        print(f"no Kafka answers at {broker.bootstrap_servers}")
+    return 1
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    libs = ensure_jars()
+    print(f"Kafka {KAFKA_VERSION} jars are in {libs}")
+    return 0

@@ -1,0 +1,241 @@
+"""What the local broker is: versions, demo credentials, rendered config files.
+
+Everything here is pure (no Java, no sockets, no processes), so it can be unit
+tested quickly; :mod:`orderlab.broker.local` does the side effects.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+POM_RESOURCE = "kafka-pom.xml"
+_POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+def pom_text() -> str:
+    """The Maven pom shipped as package data (the single source of the versions)."""
+    return resources.files(__package__).joinpath(POM_RESOURCE).read_text(encoding="utf-8")
+
+
+def _kafka_version_from_pom(text: str) -> str:
+    root = ET.fromstring(text)
+    version = root.findtext("m:properties/m:kafka.version", namespaces=_POM_NS)
+    if not version:
+        raise RuntimeError(f"{POM_RESOURCE} has no <kafka.version> property")
+    return version.strip()
+
+
+KAFKA_VERSION: str = _kafka_version_from_pom(pom_text())
+
+# A credential for the local demo broker only: it is printed by the CLI and
+# sits in the notebooks on purpose. Never reuse it anywhere real.
+DEMO_SASL_USER = "orderlab"
+DEMO_SASL_PASSWORD = "orderlab-demo-secret"
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+HOST = "127.0.0.1"
+STATE_FILE = "orderlab-broker.json"
+SERVER_PROPERTIES = "server.properties"
+LOG4J_PROPERTIES = "log4j2.properties"
+BROKER_LOG = "broker.log"  # what Kafka logs (log4j)
+CONSOLE_LOG = "broker.out"  # the JVM's stdout/stderr (crashes before log4j is up)
+KAFKA_DATA = "kafka-data"  # log.dirs: topic partitions and the KRaft metadata log
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: base64url of 16 random bytes, without padding.
+
+    Never starting with "-", which the storage tool's argument parser would
+    take for an option (Kafka's own Uuid.randomUuid() avoids it the same way).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def scram_format_args(user: str = DEMO_SASL_USER, password: str = DEMO_SASL_PASSWORD) -> list[str]:
+    """``kafka.tools.StorageTool format`` arguments that store SCRAM credentials.
+
+    SCRAM credentials live in the cluster metadata, and the storage tool can
+    only add them when formatting, so they are added to every data dir
+    (whether or not it is started with SASL): turning ``sasl`` on later then
+    works for SCRAM too, and without a SASL listener nobody can use them.
+    """
+    args: list[str] = []
+    for mechanism in SCRAM_MECHANISMS:
+        args += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+    return args
+
+
+def _escape(value: str) -> str:
+    """Escape a value for a Java .properties file (backslashes, line breaks)."""
+    out = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "\\" + out if out.startswith((" ", "\t")) else out
+
+
+def render_properties(items: dict[str, str]) -> str:
+    return "".join(f"{key}={_escape(str(value))}\n" for key, value in items.items())
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """One single-node KRaft broker (broker and controller in one JVM) on 127.0.0.1."""
+
+    data_dir: Path
+    port: int
+    controller_port: int
+    sasl_port: int | None = None
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / KAFKA_DATA
+
+    def server_properties(self) -> dict[str, str]:
+        listeners = [f"PLAINTEXT://{HOST}:{self.port}", f"CONTROLLER://{HOST}:{self.controller_port}"]
+        advertised = [f"PLAINTEXT://{HOST}:{self.port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        if self.sasl_port is not None:
+            listeners.append(f"SASL_PLAINTEXT://{HOST}:{self.sasl_port}")
+            advertised.append(f"SASL_PLAINTEXT://{HOST}:{self.sasl_port}")
+            protocols.append("SASL_PLAINTEXT:SASL_PLAINTEXT")
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "listeners": ",".join(listeners),
+            "advertised.listeners": ",".join(advertised),
+            "controller.listener.names": "CONTROLLER",
+            # Inter-broker traffic stays on PLAINTEXT, so SASL is only for clients.
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
+            # A static voter (not --standalone) keeps the controller address out of
+            # the formatted data, so the port is only a setting.
+            "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
+            "log.dirs": str(self.log_dir),
+            "num.partitions": "1",
+            # Internal topics default to 50 partitions and 3 replicas.
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.num.partitions": "1",
+            # The default 3 s delays every first consumer group join.
+            "group.initial.rebalance.delay.ms": "0",
+            # The default takes 128 MB of heap for the log cleaner.
+            "log.cleaner.dedupe.buffer.size": "2097152",
+            # Lets tests and chaos scenarios use short session timeouts.
+            "group.min.session.timeout.ms": "1000",
+            # After a crash (kill) the restarted broker cannot register until the
+            # controller lets the old registration expire (DUPLICATE_BROKER_REGISTRATION):
+            # 9 s by default. Broker and controller share this JVM, so a short
+            # session costs nothing.
+            "broker.heartbeat.interval.ms": "500",
+            "broker.session.timeout.ms": "3000",
+        }
+        if self.sasl_port is not None:
+            prefix = "listener.name.sasl_plaintext."
+            props[prefix + "sasl.enabled.mechanisms"] = ",".join(SASL_MECHANISMS)
+            props[prefix + "plain.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'user_{DEMO_SASL_USER}="{DEMO_SASL_PASSWORD}";'
+            )
+            for mechanism in SCRAM_MECHANISMS:
+                props[prefix + f"{mechanism.lower()}.sasl.jaas.config"] = (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                )
+        return props
+
+    def render_server_properties(self) -> str:
+        header = f"# Written by orderlab for a local Apache Kafka {KAFKA_VERSION}; rewritten on every start.\n"
+        return header + render_properties(self.server_properties())
+
+    def render_log4j2(self) -> str:
+        """log4j2 settings: everything to ``broker.log``, rolled at 20 MB, 3 files kept."""
+        log = self.data_dir / BROKER_LOG
+        return render_properties(
+            {
+                "status": "warn",
+                # Kafka logs its own shutdown from a JVM shutdown hook; log4j's
+                # hook would stop logging half-way through it.
+                "shutdownHook": "disable",
+                "appender.file.type": "RollingFile",
+                "appender.file.name": "file",
+                "appender.file.fileName": str(log),
+                "appender.file.filePattern": f"{log}.%i",
+                "appender.file.layout.type": "PatternLayout",
+                "appender.file.layout.pattern": "[%d] %p %m (%c)%n",
+                "appender.file.policies.type": "Policies",
+                "appender.file.policies.size.type": "SizeBasedTriggeringPolicy",
+                "appender.file.policies.size.size": "20MB",
+                "appender.file.strategy.type": "DefaultRolloverStrategy",
+                "appender.file.strategy.max": "3",
+                "rootLogger.level": "INFO",
+                "rootLogger.appenderRef.file.ref": "file",
+                # The per-request and state-change chatter is not worth keeping.
+                "logger.request.name": "kafka.request.logger",
+                "logger.request.level": "WARN",
+                "logger.statechange.name": "state.change.logger",
+                "logger.statechange.level": "WARN",
+            }
+        )
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """What ``start`` remembers in ``<data_dir>/orderlab-broker.json``.
+
+    The ports stay here after a stop, so a restart reuses them (clients and
+    the KRaft quorum find the broker where they left it). ``sasl_port`` is
+    remembered even when the broker runs without SASL; ``sasl`` says whether
+    the running (or last) broker listens on it.
+    """
+
+    port: int
+    controller_port: int
+    sasl_port: int | None = None
+    sasl: bool = False
+    pid: int | None = None
+    kafka_version: str = KAFKA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "BrokerState":
+        raw = json.loads(text)
+        return cls(
+            port=int(raw["port"]),
+            controller_port=int(raw["controller_port"]),
+            sasl_port=None if raw.get("sasl_port") is None else int(raw["sasl_port"]),
+            sasl=bool(raw.get("sasl", False)),
+            pid=None if raw.get("pid") is None else int(raw["pid"]),
+            kafka_version=str(raw.get("kafka_version", KAFKA_VERSION)),
+        )
+
+    def write(self, data_dir: Path) -> None:
+        """Write atomically, so a reader never sees half a file."""
+        target = data_dir / STATE_FILE
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, target)
+
+    @classmethod
+    def read(cls, data_dir: Path) -> "BrokerState | None":
+        """The saved state, or None when there is none (or it is unreadable)."""
+        try:
+            return cls.from_json((data_dir / STATE_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None
