@@ -1,0 +1,142 @@
+"""Making Kafka clients from :class:`~orderlab.settings.Settings`.
+
+Every producer, consumer and admin client in orderlab is made here, so the
+security options, client ids and the delivery settings (acks, idempotence,
+isolation level, manual commits) are decided in one place.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+
+from .settings import Settings, parse_bootstrap
+
+HOW_TO_START = "start one with `orderlab broker start` (or `docker compose up -d kafka`), or set KAFKA_BOOTSTRAP_SERVERS"
+
+
+class BrokerUnavailable(ConnectionError):
+    """No Kafka broker answers at the configured address."""
+
+    def __init__(self, bootstrap_servers: str, detail: str = "") -> None:
+        self.bootstrap_servers = bootstrap_servers
+        message = f"no Kafka broker answers at {bootstrap_servers}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(f"{message}: {HOW_TO_START}")
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol.startswith("SASL"):
+        config.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password,
+        )
+    if settings.security_protocol.endswith("SSL"):
+        config.update(
+            ssl_cafile=settings.ssl_cafile,
+            ssl_certfile=settings.ssl_certfile,
+            ssl_keyfile=settings.ssl_keyfile,
+        )
+    return config
+
+
+def _base_config(settings: Settings, client_id: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "client_id": client_id,
+        **security_config(settings),
+    }
+
+
+def make_producer(settings: Settings, *, transactional_id: str | None = None, **overrides: Any) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas and never duplicates on retry.
+
+    ``linger_ms`` lets one batch carry many orders at high rates while adding
+    at most a few milliseconds at low rates.
+    """
+    config: dict[str, Any] = {
+        **_base_config(settings, f"{settings.client_id}-producer"),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "batch_size": 128 * 1024,
+        "max_in_flight_requests_per_connection": 5,
+        "request_timeout_ms": 15_000,
+        "max_block_ms": int(settings.connect_timeout_s * 1000),
+    }
+    if transactional_id is not None:
+        config["transactional_id"] = transactional_id
+    config.update(overrides)
+    return _connect(settings, KafkaProducer, config)
+
+
+def make_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> KafkaConsumer:
+    """A consumer that commits only when told to (after the work is done).
+
+    With ``exactly_once`` on, consumers read committed records only, so the
+    records of an aborted transaction are never seen downstream.
+    """
+    config: dict[str, Any] = {
+        **_base_config(settings, f"{settings.client_id}-{group_id or 'reader'}"),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed" if settings.exactly_once else "read_uncommitted",
+        "max_poll_records": 500,
+        "fetch_max_wait_ms": 100,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+        "request_timeout_ms": 30_000,
+    }
+    config.update(overrides)
+    consumer = _connect(settings, KafkaConsumer, config)
+    if topics:
+        consumer.subscribe(list(topics))
+    return consumer
+
+
+def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
+    config = {**_base_config(settings, f"{settings.client_id}-admin"), "request_timeout_ms": 15_000, **overrides}
+    return _connect(settings, KafkaAdminClient, config)
+
+
+def _connect(settings: Settings, factory: Any, config: dict[str, Any]) -> Any:
+    try:
+        return factory(**config)
+    except KafkaTimeoutError as exc:
+        # kafka-python 3 says "Unable to bootstrap from ..." when no broker answers
+        raise BrokerUnavailable(settings.bootstrap_servers, str(exc)) from None
+
+
+def check_broker(settings: Settings, timeout_s: float | None = None) -> None:
+    """Raise :class:`BrokerUnavailable` unless some bootstrap address accepts a TCP connection.
+
+    This is a quick check before any client is made: kafka-python would
+    otherwise retry for its whole timeout and end in a traceback.
+    """
+    deadline = time.monotonic() + (settings.connect_timeout_s if timeout_s is None else timeout_s)
+    last_error = ""
+    while True:
+        for host, port in parse_bootstrap(settings.bootstrap_servers):
+            try:
+                with socket.create_connection((host, port), timeout=1.0):
+                    return
+            except OSError as exc:
+                last_error = exc.strerror or str(exc)
+        if time.monotonic() >= deadline:
+            raise BrokerUnavailable(settings.bootstrap_servers, last_error)
+        time.sleep(0.2)  # a fresh broker may be seconds from opening its port
+
+
+def describe_kafka_error(exc: BaseException) -> str:
+    """One line for a user, from a kafka-python error."""
+    if isinstance(exc, KafkaError):
+        return f"{type(exc).__name__}: {exc}"
+    return str(exc)

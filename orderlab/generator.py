@@ -1,0 +1,116 @@
+"""Synthetic orders at a target rate.
+
+:class:`TokenBucket` decides how many orders are due (pure, with an
+injectable clock, so pacing is tested without waiting); :class:`OrderFactory`
+makes realistic orders from a pool of Faker customers and the catalogue.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from .catalogue import CATALOGUE, Product
+from .events import LineItem, Order
+
+
+class TokenBucket:
+    """Tokens accrue at ``rate`` per second up to ``burst``; each order takes one.
+
+    The rate can change while running: tokens earned so far are kept, and the
+    new rate applies from the moment of the change.
+    """
+
+    def __init__(self, rate: float, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rate = 0.0
+        self._burst_setting = burst
+        self._tokens = 0.0
+        self._last = clock()
+        self.set_rate(rate)
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def burst(self) -> float:
+        # a tenth of a second of orders, at least one: smooth, yet a slow
+        # scheduler tick does not lose orders at high rates
+        return self._burst_setting if self._burst_setting is not None else max(1.0, self._rate / 10)
+
+    def set_rate(self, rate: float) -> None:
+        if rate < 0:
+            raise ValueError(f"rate must be >= 0 orders/s, got {rate}")
+        with self._lock:
+            self._refill()
+            self._rate = float(rate)
+            self._tokens = min(self._tokens, self.burst)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+
+    def take(self, most: int | None = None) -> int:
+        """Take every whole token available (at most ``most``); returns how many."""
+        with self._lock:
+            self._refill()
+            count = int(self._tokens)
+            if most is not None:
+                count = min(count, most)
+            self._tokens -= count
+            return count
+
+    def seconds_until_next(self) -> float:
+        with self._lock:
+            self._refill()
+            if self._rate <= 0:
+                return float("inf")
+            return max(0.0, (1.0 - self._tokens) / self._rate)
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    name: str
+    email: str
+
+
+def make_customers(count: int, seed: int | None = None) -> list[Customer]:
+    """A pool of customers with Faker names and addresses at example.com."""
+    from faker import Faker  # imported here: Faker takes a moment to load
+
+    fake = Faker()
+    if seed is not None:
+        Faker.seed(seed)
+    customers = []
+    for number in range(count):
+        name = fake.name()
+        local = "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch == ".")
+        customers.append(Customer(f"cust-{number:05d}", name, f"{local}.{number}@example.com"))
+    return customers
+
+
+class OrderFactory:
+    """Makes orders: a random customer, one to four catalogue items."""
+
+    def __init__(self, *, seed: int | None = None, customers: int = 500, catalogue: tuple[Product, ...] = CATALOGUE) -> None:
+        self._rng = random.Random(seed)
+        self._catalogue = catalogue
+        self.customers = make_customers(customers, seed)
+        self._lock = threading.Lock()
+
+    def make(self, now: float | None = None) -> Order:
+        with self._lock:  # random.Random is not safe to share between threads
+            customer = self._rng.choice(self.customers)
+            products = self._rng.sample(self._catalogue, self._rng.choice((1, 1, 2, 2, 3, 4)))
+            quantities = [self._rng.choice((1, 1, 1, 2, 3)) for _ in products]
+            order_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        items = [LineItem(p.sku, p.name, q, p.price_cents) for p, q in zip(products, quantities)]
+        return Order.create(order_id, customer.customer_id, customer.email, items, "EUR", now)

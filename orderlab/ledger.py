@@ -1,0 +1,154 @@
+"""The durable ledger: payments taken and e-mails sent, in SQLite.
+
+It is what makes the side effects idempotent across restarts: the
+transactions role charges an order only if the ledger has no payment for its
+id, and the e-mail role sends only if no e-mail is recorded for it. The
+``gateway_charges`` table stands for the card network: one row for every
+charge ever made, so a double charge would show up there, not be hidden by
+a primary key.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from typing import Callable, Iterable
+
+from .events import Order, PaymentResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    order_id TEXT PRIMARY KEY,
+    approved INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    payment_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    processed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gateway_charges (
+    charge_no INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    payment_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    charged_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gateway_charges_order ON gateway_charges(order_id);
+CREATE TABLE IF NOT EXISTS emails (
+    order_id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    sent_at REAL NOT NULL
+);
+"""
+
+
+class Ledger:
+    """One SQLite database, one connection per thread (sqlite3 objects are not shared)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._uri = f"file:{os.path.abspath(path)}"
+        else:
+            # one in-memory database shared by this ledger's threads
+            self._uri = f"file:orderlab-ledger-{id(self)}?mode=memory&cache=shared"
+        self._local = threading.local()
+        self._keepalive = self._connect()  # keeps a shared in-memory database alive
+        self._keepalive.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        if self.path != ":memory:":
+            connection.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a process crash; only an OS crash can
+            # lose the last transactions, which Kafka would then redeliver.
+            connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        return connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+        self._keepalive.close()
+
+    # -- payments ------------------------------------------------------------
+    def settle(self, orders: Iterable[Order], decide: Callable[[Order], PaymentResult]) -> list[tuple[PaymentResult, bool]]:
+        """Pay each order at most once; returns ``(result, replayed)`` per order.
+
+        ``replayed`` is True when the ledger already had a payment for that
+        order id (a redelivered record): its earlier result is returned and
+        nothing is charged.
+        """
+        db = self._db
+        results: list[tuple[PaymentResult, bool]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for order in orders:
+                row = db.execute(
+                    "SELECT approved, reason, payment_id, processed_at FROM payments WHERE order_id = ?", (order.order_id,)
+                ).fetchone()
+                if row is not None:
+                    results.append((PaymentResult(order.order_id, bool(row[0]), row[1], row[2], row[3]), True))
+                    continue
+                result = decide(order)
+                db.execute(
+                    "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)",
+                    (order.order_id, int(result.approved), result.reason, result.payment_id, order.total_cents, result.processed_at),
+                )
+                if result.approved:
+                    db.execute(
+                        "INSERT INTO gateway_charges (order_id, payment_id, amount_cents, charged_at) VALUES (?, ?, ?, ?)",
+                        (order.order_id, result.payment_id, order.total_cents, result.processed_at),
+                    )
+                results.append((result, False))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return results
+
+    def charge_count(self, order_ids: Iterable[str] | None = None) -> int:
+        return self._count("gateway_charges", order_ids)
+
+    def double_charged(self, order_ids: Iterable[str] | None = None) -> int:
+        """How many orders the card network charged more than once."""
+        return self._count_repeats("gateway_charges", order_ids)
+
+    # -- e-mails -------------------------------------------------------------
+    def emailed(self, order_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM emails WHERE order_id = ?", (order_id,)).fetchone() is not None
+
+    def record_email(self, order_id: str, message_id: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO emails VALUES (?, ?, ?)", (order_id, message_id, time.time())
+        )
+
+    def emailed_ids(self) -> list[str]:
+        return [order_id for (order_id,) in self._db.execute("SELECT order_id FROM emails")]
+
+    def email_count(self, order_ids: Iterable[str] | None = None) -> int:
+        return self._count("emails", order_ids)
+
+    # -- helpers -------------------------------------------------------------
+    def _count(self, table: str, order_ids: Iterable[str] | None) -> int:
+        if order_ids is None:
+            return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        wanted = set(order_ids)
+        return sum(1 for (order_id,) in self._db.execute(f"SELECT order_id FROM {table}") if order_id in wanted)
+
+    def _count_repeats(self, table: str, order_ids: Iterable[str] | None) -> int:
+        rows = self._db.execute(f"SELECT order_id FROM {table} GROUP BY order_id HAVING count(*) > 1").fetchall()
+        if order_ids is None:
+            return len(rows)
+        wanted = set(order_ids)
+        return sum(1 for (order_id,) in rows if order_id in wanted)

@@ -1,0 +1,178 @@
+"""Settings: where Kafka is, what the topics and groups are called, how to
+talk to SMTP and the ledger database.
+
+Values come from keyword arguments first, then the environment
+(``KAFKA_BOOTSTRAP_SERVERS`` and ``ORDERLAB_*``), then defaults. Every bad
+value raises :class:`SettingsError` with one line naming the variable, the
+value and what was expected, so a student never sees a traceback for a typo.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+DEFAULT_BOOTSTRAP = "localhost:9092"
+
+
+class SettingsError(ValueError):
+    """A setting has a value orderlab cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    # Appended to every topic and group name, so that a rerun (or a crashed
+    # earlier run) of a notebook cannot leak records into this one.
+    topic_suffix: str = ""
+    order_details_partitions: int = 6
+    client_id: str = "orderlab"
+    # Delivery: at-least-once unless this is on (transactional producer in
+    # the transactions role, read_committed consumers downstream).
+    exactly_once: bool = False
+    # Security, passed to every client.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    # SMTP: empty host means "start an embedded catcher".
+    smtp_host: str = ""
+    smtp_port: int = 1025
+    smtp_sender: str = "orders@shop.example.com"
+    # Ledger of payments and e-mails: "sqlite:///path/ledger.db"; empty means
+    # ledger.db in the orderlab cache folder (ORDERLAB_CACHE_DIR, ~/.cache/orderlab).
+    db_url: str = ""
+    # How long a role waits for the broker to answer before giving up.
+    connect_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_bootstrap(self.bootstrap_servers)
+        if self.order_details_partitions < 1:
+            raise SettingsError(f"order_details_partitions must be at least 1, got {self.order_details_partitions}")
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(
+                f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}, got {self.security_protocol!r}"
+            )
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise SettingsError(
+                    f"sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)} with {self.security_protocol}, "
+                    f"got {self.sasl_mechanism!r}"
+                )
+            if not self.sasl_username or self.sasl_password is None:
+                raise SettingsError("sasl_username and sasl_password are needed with a SASL security_protocol")
+        if not 0 < self.smtp_port < 65536:
+            raise SettingsError(f"smtp_port must be a TCP port (1-65535), got {self.smtp_port}")
+        if self.db_url and not self.db_url.startswith("sqlite:///") and self.db_url != "sqlite://":
+            raise SettingsError(f"db_url must look like sqlite:///path/to/ledger.db, got {self.db_url!r}")
+        if self.connect_timeout_s <= 0:
+            raise SettingsError(f"connect_timeout_s must be positive, got {self.connect_timeout_s}")
+
+    # -- names -------------------------------------------------------------
+    @property
+    def order_details_topic(self) -> str:
+        return "order_details" + self.topic_suffix
+
+    @property
+    def order_confirmed_topic(self) -> str:
+        return "order_confirmed" + self.topic_suffix
+
+    @property
+    def order_declined_topic(self) -> str:
+        return "order_declined" + self.topic_suffix
+
+    @property
+    def data_topics(self) -> tuple[str, str, str]:
+        return (self.order_details_topic, self.order_confirmed_topic, self.order_declined_topic)
+
+    @staticmethod
+    def dlq_topic(topic: str) -> str:
+        return topic + ".dlq"
+
+    def group_id(self, role: str) -> str:
+        return f"orderlab-{role}{self.topic_suffix}"
+
+    @property
+    def db_path(self) -> str:
+        """The sqlite file behind ``db_url`` (":memory:" for ``sqlite://``)."""
+        if self.db_url == "sqlite://":
+            return ":memory:"
+        if self.db_url:
+            return self.db_url[len("sqlite:///"):]
+        return os.path.join(cache_dir(), "ledger.db")
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    # -- construction ------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Arguments win over the environment, which wins over defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"].strip()
+        for field in fields(cls):
+            name = "ORDERLAB_" + field.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(name, raw, field.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def cache_dir() -> str:
+    """Where orderlab keeps downloads and state outside the repository."""
+    return os.environ.get("ORDERLAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "orderlab")
+
+
+def _parse(name: str, raw: str, type_name: Any) -> Any:
+    type_text = str(type_name)
+    try:
+        if type_text.startswith("bool"):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if type_text.startswith("int"):
+            return int(raw)
+        if type_text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {type_text.split(' ')[0]}") from None
+    return raw
+
+
+def _check_bootstrap(servers: str) -> None:
+    if not servers or not servers.strip():
+        raise SettingsError("bootstrap_servers is empty: set KAFKA_BOOTSTRAP_SERVERS=host:port")
+    for address in servers.split(","):
+        host, sep, port = address.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(
+                f"KAFKA_BOOTSTRAP_SERVERS entry {address.strip()!r} is not host:port (for example localhost:9092)"
+            )
+
+
+def parse_bootstrap(servers: str) -> list[tuple[str, int]]:
+    """``"a:1,b:2"`` as ``[("a", 1), ("b", 2)]`` (validated)."""
+    _check_bootstrap(servers)
+    result = []
+    for address in servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        result.append((host.strip("[]"), int(port)))
+    return result

@@ -1,0 +1,62 @@
+"""Creating the topics the pipeline uses (idempotent)."""
+
+from __future__ import annotations
+
+import time
+
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from .clients import make_admin
+from .settings import Settings
+
+
+def topic_plan(settings: Settings) -> dict[str, int]:
+    """Every topic the pipeline needs, with its partition count.
+
+    ``order_details`` has several partitions so the transactions role can
+    scale out inside one consumer group; dead-letter topics need only one.
+    """
+    partitions = settings.order_details_partitions
+    plan = {
+        settings.order_details_topic: partitions,
+        settings.order_confirmed_topic: partitions,
+        settings.order_declined_topic: partitions,
+    }
+    for topic in list(plan):
+        plan[settings.dlq_topic(topic)] = 1
+    return plan
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
+    """Create whatever topic of :func:`topic_plan` is missing and wait until all are known."""
+    plan = topic_plan(settings)
+    admin = make_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(name, count, 1) for name, count in plan.items() if name not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
+            except TopicAlreadyExistsError:
+                pass  # another process made it between our list and create
+        deadline = time.monotonic() + timeout_s
+        while set(plan) - set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {sorted(set(plan) - set(admin.list_topics()))}")
+            time.sleep(0.1)
+    finally:
+        admin.close()
+    return plan
+
+
+def delete_topics(settings: Settings) -> None:
+    """Remove this suffix's topics (used to reset a lab between classes)."""
+    admin = make_admin(settings)
+    try:
+        present = set(admin.list_topics())
+        doomed = [name for name in topic_plan(settings) if name in present]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()
