@@ -1,0 +1,231 @@
+"""The ``orderlab`` command.
+
+Every user error (bad argument, bad environment value, no broker) ends in
+one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from . import __version__
+from .clients import BrokerUnavailable
+from .events import EventError
+from .settings import Settings, SettingsError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _positive(kind: Callable[[str], Any], name: str, allow_zero: bool = False) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {text}")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"probability must be a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"probability must be between 0 and 1, got {text}")
+    return value
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    values = dict(overrides)
+    if getattr(args, "bootstrap_servers", None):
+        values["bootstrap_servers"] = args.bootstrap_servers
+    if getattr(args, "exactly_once", False):
+        values["exactly_once"] = True
+    return Settings.from_env(**values)
+
+
+# -- commands ----------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import format_report, run_demo
+
+    settings = settings_from(args)
+    report = run_demo(
+        args.orders, args.rate, settings=settings, workers=args.workers,
+        decline_probability=args.decline_probability, timeout_s=args.timeout, show_progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(format_report(report))
+    return 0 if report.ok else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .process import run_role
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    rate = args.rate if args.rate is not None else float(os.environ.get("ORDERLAB_RATE", "10") or 10)
+    return run_role(
+        args.role, settings_from(args), workers=args.workers, rate=rate, interval_s=args.interval,
+        decline_probability=args.decline_probability, latency_ms=args.latency_ms,
+    )
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    from .catalogue import BY_SKU
+    from .clients import check_broker, make_producer
+    from .services import OrdersBackend
+    from .topics import ensure_topics
+    import time
+    import uuid
+
+    settings = settings_from(args)
+    items = []
+    for spec in args.item:
+        sku, _, quantity = spec.partition("x")
+        product = BY_SKU.get(sku.strip().upper())
+        if product is None:
+            raise UserError(f"unknown SKU {sku!r}; known: {', '.join(sorted(BY_SKU))}")
+        try:
+            count = int(quantity or "1")
+        except ValueError:
+            raise UserError(f"item {spec!r}: quantity must be a whole number (SKUxN, e.g. KB-001x2)") from None
+        items.append({"sku": product.sku, "name": product.name, "quantity": count, "unit_price_cents": product.price_cents})
+    payload = {
+        "order_id": str(uuid.uuid4()),
+        "customer_id": args.customer_id,
+        "customer_email": args.email,
+        "items": items,
+        "total_cents": sum(item["quantity"] * item["unit_price_cents"] for item in items),
+        "currency": args.currency,
+        "created_at": time.time(),
+    }
+    check_broker(settings)
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    backend = OrdersBackend(settings, producer=producer)
+    backend.start()
+    try:
+        placed = backend.submit(payload)
+    finally:
+        backend.stop()
+        producer.close(timeout=5)
+    if placed.accepted:
+        print(f"placed order {placed.order_id} on {settings.order_details_topic}")
+        return 0
+    print(f"orderlab: order rejected (sent to {settings.dlq_topic(settings.order_details_topic)}): {placed.reason}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from .clients import check_broker
+    from .topics import ensure_topics
+
+    settings = settings_from(args, topic_suffix=args.suffix)
+    check_broker(settings)
+    plan = ensure_topics(settings)
+    print(f"topics ready at {settings.bootstrap_servers}: " + ", ".join(f"{name} ({count})" for name, count in plan.items()))
+    return 0
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT",
+                        help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderlab", description="Event-driven order processing on Apache Kafka, for teaching.")
+    parser.add_argument("--version", action="version", version=f"orderlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the clients do")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from .broker.cli import add_broker_parser
+
+    add_broker_parser(commands)
+
+    demo = commands.add_parser("demo", help="run the whole pipeline headless and reconcile every order")
+    _add_connection_options(demo)
+    demo.add_argument("--orders", type=_positive(int, "--orders"), default=1000)
+    demo.add_argument("--rate", type=_positive(float, "--rate"), default=200.0, help="orders per second")
+    demo.add_argument("--workers", type=_positive(int, "--workers"), default=2, help="transactions workers")
+    demo.add_argument("--decline-probability", type=_probability, default=0.1)
+    demo.add_argument("--timeout", type=_positive(float, "--timeout"), default=None, help="seconds to wait for every order (default: orders/rate + 60)")
+    demo.add_argument("--exactly-once", action="store_true", help="transactional processing, read_committed consumers")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.set_defaults(func=cmd_demo)
+
+    run = commands.add_parser("run", help="run one role as a process until SIGTERM or Ctrl-C")
+    _add_connection_options(run)
+    run.add_argument("role", choices=("orders", "transactions", "email", "analytics"))
+    run.add_argument("--workers", type=_positive(int, "--workers"), default=1, help="consumers in this process (one thread each)")
+    run.add_argument("--rate", type=_positive(float, "--rate", allow_zero=True), default=None, help="orders per second (orders role; default $ORDERLAB_RATE or 10)")
+    run.add_argument("--decline-probability", type=_probability, default=0.1)
+    run.add_argument("--latency-ms", type=_positive(float, "--latency-ms", allow_zero=True), default=0.0, help="simulated payment latency")
+    run.add_argument("--interval", type=_positive(float, "--interval"), default=5.0, help="seconds between counter log lines")
+    run.add_argument("--exactly-once", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    place = commands.add_parser("place", help="place one order by hand (the CLI frontend)")
+    _add_connection_options(place)
+    place.add_argument("--email", required=True, help="customer e-mail (at example.com, .org or .net)")
+    place.add_argument("--customer-id", default="cli-customer")
+    place.add_argument("--currency", default="EUR")
+    place.add_argument("item", nargs="+", help="SKUxQUANTITY, e.g. KB-001x2 MS-002")
+    place.set_defaults(func=cmd_place)
+
+    topics = commands.add_parser("topics", help="create the pipeline's topics (idempotent)")
+    _add_connection_options(topics)
+    topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
+    topics.set_defaults(func=cmd_topics)
+
+    for extra in ("bench", "chaos"):
+        try:
+            module = __import__(f"orderlab.{extra}", fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # its retries are noise to a student
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except (BrokerUnavailable, UserError, EventError) as exc:
+        print(f"orderlab: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except SettingsError as exc:
+        print(f"orderlab: bad setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("orderlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Reconciliation: read what really is in the topics and account for every order.
+
+:func:`account` is pure (tests give it lists); :func:`read_topic_keys` reads
+a topic from the beginning to its current end with a group-less consumer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from kafka import TopicPartition
+
+from .clients import make_consumer
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    orders_placed: int
+    orders_confirmed: int
+    orders_declined: int
+    emails_sent: int
+    analytics_orders_seen: int
+    dead_lettered: int
+    lost: int
+    duplicated: int
+    duplicate_confirmations: int
+    duplicate_emails: int
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def account(
+    placed: Iterable[str],
+    confirmed: Iterable[str],
+    declined: Iterable[str],
+    emailed: Iterable[str],
+    analytics_seen: int,
+    dead_lettered: int,
+) -> Reconciliation:
+    """Count outcomes per order id.
+
+    ``lost``: placed orders with no outcome, plus confirmed orders with no
+    e-mail. ``duplicated``: extra outcome records for one order (in either
+    topic) plus extra e-mails.
+    """
+    placed_ids = set(placed)
+    outcomes = Counter(confirmed)
+    confirmed_ids = set(outcomes)
+    outcomes.update(declined)
+    emails = Counter(emailed)
+    no_outcome = placed_ids - set(outcomes)
+    no_email = confirmed_ids - set(emails)
+    duplicate_outcomes = sum(n - 1 for n in outcomes.values() if n > 1)
+    duplicate_emails = sum(n - 1 for n in emails.values() if n > 1)
+    declined_ids = set(outcomes) - confirmed_ids
+    return Reconciliation(
+        orders_placed=len(placed_ids),
+        orders_confirmed=len(confirmed_ids),
+        orders_declined=len(declined_ids),
+        emails_sent=len(emails),
+        analytics_orders_seen=analytics_seen,
+        dead_lettered=dead_lettered,
+        lost=len(no_outcome) + len(no_email),
+        duplicated=duplicate_outcomes + duplicate_emails,
+        duplicate_confirmations=duplicate_outcomes,
+        duplicate_emails=duplicate_emails,
+    )
+
+
+def read_topic_records(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None, list]]:
+    """Every (key, value, headers) of ``topic`` up to its end offsets as of now."""
+    consumer = make_consumer(settings, None, consumer_timeout_ms=1000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        records = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end within {timeout_s:.0f} s")
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend((r.key, r.value, r.headers) for r in batch)
+        return records
+    finally:
+        consumer.close(autocommit=False)
+
+
+def read_topic_keys(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[str]:
+    return [key.decode() for key, _value, _headers in read_topic_records(settings, topic, timeout_s) if key is not None]
+
+
+def count_records(settings: Settings, topic: str) -> int:
+    return len(read_topic_records(settings, topic))

@@ -1,0 +1,85 @@
+"""Analytics Backend: reads ``order_details`` (and the payment outcomes) and
+keeps rows for rolling aggregates; :mod:`orderlab.aggregates` turns them
+into numbers and series."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+import pandas as pd
+
+from .. import aggregates
+from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_confirmed, decode_declined, decode_order
+from ..settings import Settings
+from .consumer import ConsumerService, Received
+
+
+class AnalyticsBackend(ConsumerService[Any]):
+    role = "analytics"
+    counter_names = ("consumed", "orders_seen", "duplicates_seen", "outcomes_seen", "dead_lettered", "commits", "commit_failures")
+
+    def __init__(self, settings: Settings, *, keep: int = 200_000, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self._lock = threading.Lock()
+        self._orders: deque[tuple[str, float, float, int, int]] = deque(maxlen=keep)
+        self._items: deque[tuple[str, str, str, int, int]] = deque(maxlen=keep * 2)
+        self._outcomes: deque[tuple[str, bool, float, float]] = deque(maxlen=keep)
+        self._seen_ids: set[str] = set()
+        self.revenue_cents = 0
+
+    def topics(self) -> tuple[str, ...]:
+        return (self.settings.order_details_topic, self.settings.order_confirmed_topic, self.settings.order_declined_topic)
+
+    def decoder(self, topic: str) -> Callable[[bytes | None], Any]:
+        if topic == self.settings.order_details_topic:
+            return decode_order
+        if topic == self.settings.order_confirmed_topic:
+            return decode_confirmed
+        return decode_declined
+
+    def process(self, batch: list[Received[Any]]) -> list[Any]:
+        seen_at = time.time()
+        with self._lock:
+            for received in batch:
+                event = received.event
+                if isinstance(event, Order):
+                    if event.order_id in self._seen_ids:
+                        self.counters.add("duplicates_seen")
+                        continue
+                    self._seen_ids.add(event.order_id)
+                    self._orders.append((event.order_id, event.created_at, seen_at, event.total_cents, event.item_count))
+                    for item in event.items:
+                        self._items.append((event.order_id, item.sku, item.name, item.quantity, item.total_cents))
+                    self.revenue_cents += event.total_cents
+                    self.counters.add("orders_seen")
+                elif isinstance(event, ConfirmedOrder):
+                    self._outcomes.append((event.order.order_id, True, event.order.created_at, event.confirmed_at))
+                    self.counters.add("outcomes_seen")
+                elif isinstance(event, DeclinedOrder):
+                    self._outcomes.append((event.order.order_id, False, event.order.created_at, event.declined_at))
+                    self.counters.add("outcomes_seen")
+        return []
+
+    # -- what the charts read ------------------------------------------------------
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(orders, items, outcomes) DataFrames of what was seen so far (bounded)."""
+        with self._lock:
+            orders = list(self._orders)
+            items = list(self._items)
+            outcomes = list(self._outcomes)
+        return (
+            pd.DataFrame(orders, columns=aggregates.ORDER_COLUMNS),
+            pd.DataFrame(items, columns=aggregates.ITEM_COLUMNS),
+            pd.DataFrame(outcomes, columns=aggregates.OUTCOME_COLUMNS),
+        )
+
+    def summary(self, window_s: float = 10) -> dict[str, float]:
+        orders, items, outcomes = self.frames()
+        return aggregates.summary(orders, items, outcomes, time.time(), window_s)
+
+    @property
+    def orders_seen(self) -> int:
+        return self.counters["orders_seen"]

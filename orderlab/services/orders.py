@@ -1,0 +1,138 @@
+"""Orders Backend: puts every placed order on ``order_details``, keyed by order id.
+
+Orders come from three frontends: the generator (a rate, changeable while
+running), a notebook form and the CLI, through :meth:`OrdersBackend.place`
+and :meth:`OrdersBackend.submit`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+
+from ..clients import make_producer
+from ..dlq import send_to_dlq
+from ..events import EventError, Order, encode_order, order_from_dict
+from ..generator import OrderFactory, TokenBucket
+from ..settings import Settings
+from .base import Service
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What happened to one order handed to :meth:`OrdersBackend.submit`."""
+
+    accepted: bool
+    order_id: str | None
+    reason: str = ""
+
+
+class OrdersBackend(Service):
+    role = "orders"
+    counter_names = ("placed", "acknowledged", "rejected", "send_errors")
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        rate: float = 0.0,
+        limit: int | None = None,
+        producer: KafkaProducer | None = None,
+        factory: OrderFactory | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.bucket = TokenBucket(rate)
+        self.limit = limit  # stop generating after this many orders (None: no limit)
+        self.factory = factory
+        self._shared_producer = producer
+        self.producer: KafkaProducer | None = producer
+        self.placed_ids: list[str] = []  # kept for reconciliation; bounded by demo sizes
+        self.keep_ids = True
+
+    # -- rate --------------------------------------------------------------
+    @property
+    def rate(self) -> float:
+        return self.bucket.rate
+
+    def set_rate(self, rate: float) -> None:
+        self.bucket.set_rate(rate)
+
+    @property
+    def generated_all(self) -> bool:
+        return self.limit is not None and self.counters["placed"] >= self.limit
+
+    # -- placing -----------------------------------------------------------
+    def setup(self) -> None:
+        if self.producer is None:
+            self.producer = make_producer(self.settings)
+        if self.factory is None:
+            self.factory = OrderFactory()
+
+    def place(self, order: Order) -> Any:
+        """Send a valid order; returns the send future (``.get()`` waits for the broker's ack)."""
+        if self.producer is None:
+            raise RuntimeError("OrdersBackend is not started: call start() first")
+        future = self.producer.send(
+            self.settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order)
+        )
+        future.add_callback(self._acked).add_errback(self._failed)
+        self.counters.add("placed")
+        if self.keep_ids:
+            self.placed_ids.append(order.order_id)
+        return future
+
+    def submit(self, payload: dict[str, Any]) -> Placed:
+        """Place an order from loose input (a form, the CLI, an API call).
+
+        Invalid input is not dropped: it goes to ``order_details.dlq`` with
+        the reason, and the reason is returned for the user.
+        """
+        try:
+            order = order_from_dict(payload)
+        except EventError as exc:
+            if self.producer is None:
+                raise RuntimeError("OrdersBackend is not started: call start() first") from None
+            send_to_dlq(
+                self.producer, self.settings, topic=self.settings.order_details_topic, reason=str(exc),
+                role=self.role, key=str(payload.get("order_id", "")).encode() or None,
+                value=json.dumps(payload, default=str).encode(),
+            ).get(timeout=30)
+            self.counters.add("rejected")
+            return Placed(False, payload.get("order_id") if isinstance(payload.get("order_id"), str) else None, str(exc))
+        self.place(order).get(timeout=30)
+        return Placed(True, order.order_id)
+
+    def _acked(self, _metadata: Any) -> None:
+        self.counters.add("acknowledged")
+
+    def _failed(self, exc: BaseException) -> None:
+        self.counters.add("send_errors")
+        log.warning("orders: a send failed: %s", exc)
+
+    # -- the generator loop ------------------------------------------------
+    def loop(self) -> None:
+        assert self.factory is not None
+        while not self.stopping:
+            remaining = None if self.limit is None else self.limit - self.counters["placed"]
+            if remaining is not None and remaining <= 0:
+                self.wait(0.1)
+                continue
+            due = self.bucket.take(remaining)
+            for _ in range(due):
+                self.place(self.factory.make())
+            if due == 0:
+                # wait for the next token, but wake at least every 100 ms to
+                # notice a rate change
+                self.wait(min(0.1, max(0.001, self.bucket.seconds_until_next())))
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.flush(timeout=10)
+            if self.producer is not self._shared_producer:
+                self.producer.close(timeout=5)
