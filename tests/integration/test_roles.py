@@ -1,0 +1,153 @@
+"""Each role against a real broker."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from orderlab.clients import make_producer
+from orderlab.dlq import parse_dead_letter
+from orderlab.events import decode_confirmed, decode_declined, encode_order
+from orderlab.generator import OrderFactory
+from orderlab.ledger import Ledger
+from orderlab.mailcatcher import MailCatcher
+from orderlab.reconcile import read_topic_keys, read_topic_records
+from orderlab.services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, ServiceError, TransactionsBackend
+from orderlab.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_orders_backend_keys_orders_by_id_and_paces_the_generator(settings):
+    ensure_topics(settings)
+    with OrdersBackend(settings, rate=200, limit=100) as orders:
+        assert wait_for(lambda: orders.counters["acknowledged"] == 100)
+        assert not wait_for(lambda: orders.counters["placed"] > 100, timeout=0.3)
+    records = read_topic_records(settings, settings.order_details_topic)
+    assert len(records) == 100
+    assert all(json.loads(value)["order_id"] == key.decode() for key, value, _ in records)
+    assert sorted(read_topic_keys(settings, settings.order_details_topic)) == sorted(orders.placed_ids)
+
+
+def test_invalid_submitted_order_goes_to_the_dlq_with_its_reason(settings):
+    ensure_topics(settings)
+    with OrdersBackend(settings) as orders:
+        placed = orders.submit({"order_id": "bad-1", "customer_id": "c", "customer_email": "x@example.com",
+                                "items": [{"sku": "KB-001", "name": "K", "quantity": -2, "unit_price_cents": 100}],
+                                "total_cents": -200, "currency": "EUR", "created_at": time.time()})
+    assert not placed.accepted and "quantity of KB-001" in placed.reason
+    (record,) = read_topic_records(settings, settings.dlq_topic(settings.order_details_topic))
+    assert b"quantity of KB-001" in dict(record[2])["orderlab.reason"]
+
+
+def test_transactions_settles_each_order_and_survives_poison(settings, tmp_path):
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    factory = OrderFactory(seed=3, customers=10)
+    orders = [factory.make() for _ in range(50)]
+    for order in orders:
+        producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
+    producer.send(settings.order_details_topic, key=b"poison", value=b"{not json")
+    producer.flush()
+    ledger = Ledger(str(tmp_path / "l.db"))
+    with TransactionsBackend(settings, ledger, controls=PaymentControls(0.3)) as worker:
+        assert wait_for(lambda: worker.counters["confirmed"] + worker.counters["declined"] == 50)
+        assert wait_for(lambda: worker.counters["dead_lettered"] == 1)
+    confirmed = [decode_confirmed(v).order.order_id for _, v, _ in read_topic_records(settings, settings.order_confirmed_topic)]
+    declined = [decode_declined(v).order.order_id for _, v, _ in read_topic_records(settings, settings.order_declined_topic)]
+    assert sorted(confirmed + declined) == sorted(o.order_id for o in orders)
+    assert 0 < len(declined) < 50
+    (dead,) = read_topic_records(settings, settings.dlq_topic(settings.order_details_topic))
+    assert dead[1] == b"{not json" and dict(dead[2])["orderlab.reason"].startswith(b"not JSON")
+    assert ledger.charge_count() == len(confirmed) and ledger.double_charged() == 0
+
+    # a second worker in the same group sees nothing new: offsets were committed after the work
+    with TransactionsBackend(settings, ledger) as again:
+        assert not wait_for(lambda: again.counters["consumed"] > 0, timeout=3)
+
+
+def test_redelivered_orders_are_not_charged_twice(settings, tmp_path):
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    order = OrderFactory(seed=5, customers=3).make()
+    for _ in range(3):  # the same order three times, as a redelivery would
+        producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
+    producer.flush()
+    ledger = Ledger(str(tmp_path / "l.db"))
+    with TransactionsBackend(settings, ledger, controls=PaymentControls(0.0)) as worker:
+        assert wait_for(lambda: worker.counters["consumed"] == 3)
+    assert worker.counters["replayed"] == 2
+    assert ledger.charge_count() == 1
+
+
+def test_email_notifier_sends_over_smtp_once_per_order(settings, tmp_path):
+    ensure_topics(settings)
+    from orderlab.events import ConfirmedOrder, encode_confirmed
+
+    producer = make_producer(settings)
+    factory = OrderFactory(seed=9, customers=5)
+    confirmed = [ConfirmedOrder(factory.make(), f"pay_{n}", time.time()) for n in range(20)]
+    for record in confirmed + confirmed[:5]:  # five redelivered
+        producer.send(settings.order_confirmed_topic, key=record.order.order_id.encode(), value=encode_confirmed(record))
+    producer.flush()
+    ledger = Ledger(str(tmp_path / "l.db"))
+    with MailCatcher() as catcher:
+        with EmailNotifier(settings, ledger, smtp_host=catcher.host, smtp_port=catcher.port) as notifier:
+            assert wait_for(lambda: notifier.counters["consumed"] == 25)
+        assert catcher.count() == 20
+        assert sorted(m.order_id for m in catcher.messages) == sorted(r.order.order_id for r in confirmed)
+    assert notifier.counters["skipped_already_sent"] == 5
+
+
+def test_email_waits_for_smtp_to_come_back(settings, tmp_path):
+    ensure_topics(settings)
+    from orderlab.events import ConfirmedOrder, encode_confirmed
+
+    record = ConfirmedOrder(OrderFactory(seed=1, customers=2).make(), "pay", time.time())
+    producer = make_producer(settings)
+    producer.send(settings.order_confirmed_topic, key=b"k", value=encode_confirmed(record))
+    producer.flush()
+    catcher = MailCatcher()  # port chosen, server not yet up
+    with EmailNotifier(settings, Ledger(str(tmp_path / "l.db")), smtp_host=catcher.host, smtp_port=catcher.port) as notifier:
+        assert wait_for(lambda: notifier.counters["smtp_retries"] >= 2)
+        assert notifier.counters["sent"] == 0
+        with catcher:
+            assert catcher.wait_for(1, timeout=15)
+    assert notifier.counters["sent"] == 1
+
+
+def test_analytics_counts_orders_and_outcomes(settings):
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    factory = OrderFactory(seed=11, customers=5)
+    orders = [factory.make() for _ in range(30)]
+    for order in orders:
+        producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
+    producer.send(settings.order_details_topic, key=orders[0].order_id.encode(), value=encode_order(orders[0]))
+    producer.flush()
+    with AnalyticsBackend(settings) as analytics:
+        assert wait_for(lambda: analytics.orders_seen == 30 and analytics.counters["duplicates_seen"] == 1)
+        frame, items, _ = analytics.frames()
+    assert frame["total_cents"].sum() == sum(o.total_cents for o in orders)
+    assert items["quantity"].sum() == sum(o.item_count for o in orders)
+
+
+def test_a_stopped_service_cannot_be_restarted(settings):
+    ensure_topics(settings)
+    service = AnalyticsBackend(settings)
+    service.start()
+    service.start()  # idempotent
+    assert service.stop() and service.stop()
+    with pytest.raises(ServiceError, match="make a new AnalyticsBackend"):
+        service.start()

@@ -1,0 +1,78 @@
+import random
+
+import pytest
+
+from orderlab.events import LineItem, Order
+from orderlab.ledger import Ledger
+from orderlab.payments import PaymentRules, decide_payment
+
+
+def order(order_id: str, price: int = 1000) -> Order:
+    return Order.create(order_id, "c", "c@example.com", [LineItem("KB-001", "Keyboard", 1, price)], created_at=1.0)
+
+
+def test_decline_probability_is_honoured():
+    rng = random.Random(1)
+    results = [decide_payment(order(str(n)), PaymentRules(0.25), rng) for n in range(4000)]
+    declined = sum(not r.approved for r in results)
+    assert 800 < declined < 1200
+
+
+def test_card_limit_declines_big_orders():
+    result = decide_payment(order("big", 600_000), PaymentRules(0.0), random.Random(1))
+    assert (result.approved, result.reason) == (False, "over_card_limit")
+
+
+def test_bad_probability_is_refused():
+    with pytest.raises(ValueError):
+        PaymentRules(1.5)
+
+
+def test_ledger_charges_each_order_once_even_across_reopen(tmp_path):
+    path = str(tmp_path / "ledger.db")
+    decide_calls = []
+
+    def decide(o):
+        decide_calls.append(o.order_id)
+        return decide_payment(o, PaymentRules(0.0), random.Random(2))
+
+    ledger = Ledger(path)
+    first = ledger.settle([order("a"), order("b")], decide)
+    ledger.close()
+    reopened = Ledger(path)  # as after a process restart
+    second = reopened.settle([order("a"), order("c")], decide)
+    assert [replayed for _, replayed in first] == [False, False]
+    assert [replayed for _, replayed in second] == [True, False]
+    assert second[0][0] == first[0][0]  # the same payment, not a new one
+    assert decide_calls == ["a", "b", "c"]
+    assert reopened.charge_count() == 3
+    assert reopened.double_charged() == 0
+
+
+def test_double_charged_counts_repeated_gateway_charges(tmp_path):
+    ledger = Ledger(str(tmp_path / "l.db"))
+    ledger.settle([order("a")], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
+    # a charge made behind the ledger's back, as a broken idempotency check would
+    ledger._db.execute("INSERT INTO gateway_charges (order_id, payment_id, amount_cents, charged_at) VALUES ('a', 'p', 1, 1)")
+    assert ledger.double_charged() == 1
+
+
+def test_emails_are_recorded_once(tmp_path):
+    ledger = Ledger(str(tmp_path / "l.db"))
+    assert not ledger.emailed("a")
+    ledger.record_email("a", "<m1>")
+    ledger.record_email("a", "<m2>")
+    assert ledger.emailed("a") and ledger.email_count() == 1 and ledger.emailed_ids() == ["a"]
+
+
+def test_failed_settle_rolls_back(tmp_path):
+    ledger = Ledger(str(tmp_path / "l.db"))
+
+    def explode(o):
+        if o.order_id == "b":
+            raise RuntimeError("gateway down")
+        return decide_payment(o, PaymentRules(0.0), random.Random(1))
+
+    with pytest.raises(RuntimeError):
+        ledger.settle([order("a"), order("b")], explode)
+    assert ledger.charge_count() == 0
