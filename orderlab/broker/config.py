@@ -34,8 +34,8 @@ def _kafka_version_from_pom(text: str) -> str:
 
 KAFKA_VERSION: str = _kafka_version_from_pom(pom_text())
 
-# A credential for the local demo broker only: it is printed by the CLI and
-# sits in the notebooks on purpose. Never reuse it anywhere real.
+# A credential for the local demo broker only (127.0.0.1); the CLI prints it
+# on purpose. Never reuse it anywhere real.
 DEMO_SASL_USER = "orderlab"
 DEMO_SASL_PASSWORD = "orderlab-demo-secret"
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")

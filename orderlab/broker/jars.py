@@ -121,7 +121,7 @@ def ensure_jars(cache_dir: Path | None = None, *, quiet: bool = False) -> Path:
         scratch = home / f"libs.partial-{os.getpid()}"
         shutil.rmtree(scratch, ignore_errors=True)
         command = [
-            mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
             "-DincludeScope=runtime", f"-DoutputDirectory={scratch}",
         ]  # fmt: skip
         try:
@@ -133,7 +133,7 @@ def ensure_jars(cache_dir: Path | None = None, *, quiet: bool = False) -> Path:
             shutil.rmtree(scratch, ignore_errors=True)
             raise BrokerError(
                 f"Maven could not fetch the Kafka {KAFKA_VERSION} jars (exit {done.returncode}): "
-                f"{_first_error(done.stdout + done.stderr)}; check access to Maven Central "
+                f"{first_error(done.stdout + done.stderr)}; check access to Maven Central "
                 f"(a proxy goes into ~/.m2/settings.xml), {DOCKER_HINT}"
             )
         size_mb = sum(jar.stat().st_size for jar in jars) / 1e6
@@ -144,9 +144,12 @@ def ensure_jars(cache_dir: Path | None = None, *, quiet: bool = False) -> Path:
         return libs
 
 
-def _first_error(output: str) -> str:
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def first_error(output: str) -> str:
     """The most telling line of Maven's output, for a one-line message."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    lines = [line.strip() for line in _ANSI.sub("", output).splitlines() if line.strip()]
     errors = [line.removeprefix("[ERROR]").strip() for line in lines if line.startswith("[ERROR]")]
     picked = next((line for line in errors if line), lines[-1] if lines else "no output")
     return picked if len(picked) <= 300 else picked[:297] + "..."

@@ -18,9 +18,12 @@ from pathlib import Path
 from .config import (
     BROKER_LOG,
     CONSOLE_LOG,
+    DEMO_SASL_PASSWORD,
+    DEMO_SASL_USER,
     HOST,
     KAFKA_VERSION,
     LOG4J_PROPERTIES,
+    SASL_MECHANISMS,
     SERVER_PROPERTIES,
     BrokerConfig,
     BrokerState,
@@ -100,6 +103,21 @@ class LocalBroker:
         """``127.0.0.1:<sasl port>`` once a SASL broker was started here, else None."""
         state = self.state
         return f"{HOST}:{state.sasl_port}" if state and state.sasl and state.sasl_port else None
+
+    def sasl_client_config(self, mechanism: str = "SCRAM-SHA-256") -> dict[str, str]:
+        """kafka-python settings to log in as the local demo user (broker started with sasl=True)."""
+        if mechanism not in SASL_MECHANISMS:
+            raise ValueError(f"mechanism must be one of {', '.join(SASL_MECHANISMS)}")
+        servers = self.sasl_bootstrap_servers
+        if servers is None:
+            raise BrokerError(f"the broker in {self.data_dir} was not started with SASL (sasl=True, --sasl)")
+        return {
+            "bootstrap_servers": servers,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": DEMO_SASL_USER,
+            "sasl_plain_password": DEMO_SASL_PASSWORD,
+        }
 
     # -- probing ------------------------------------------------------------
 

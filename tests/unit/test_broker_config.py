@@ -31,7 +31,7 @@ from orderlab.broker import (
 )
 from orderlab.broker.cli import add_broker_parser, broker_from_args, default_port
 from orderlab.broker.config import new_cluster_id, render_properties, scram_format_args
-from orderlab.broker.jars import kafka_home, parse_java_major
+from orderlab.broker.jars import first_error, kafka_home, parse_java_major
 from orderlab.broker.procs import port_is_free
 
 POM = Path(__file__).resolve().parents[2] / "orderlab" / "broker" / "kafka-pom.xml"
@@ -72,6 +72,8 @@ def test_server_properties_single_node_without_sasl(tmp_path: Path) -> None:
     ):
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
+    # a restart after kill() waits for the old registration to expire: keep it short
+    assert int(props["broker.session.timeout.ms"]) <= 3000
     assert not any("sasl" in key.lower() or "SASL" in value for key, value in props.items())
 
 
@@ -148,6 +150,35 @@ def test_from_data_dir_restores_port_and_sasl(tmp_path: Path) -> None:
     assert (broker.port, broker.sasl, broker.bootstrap_servers) == (19999, True, "127.0.0.1:19999")
     assert broker.sasl_bootstrap_servers == "127.0.0.1:40002"
     assert not broker.is_running()
+
+
+def test_sasl_client_config(tmp_path: Path) -> None:
+    BrokerState(port=19999, controller_port=40001, sasl_port=40002, sasl=False).write(tmp_path)
+    with pytest.raises(BrokerError, match="not started with SASL"):
+        LocalBroker.from_data_dir(tmp_path).sasl_client_config()
+    BrokerState(port=19999, controller_port=40001, sasl_port=40002, sasl=True).write(tmp_path)
+    assert LocalBroker.from_data_dir(tmp_path).sasl_client_config("PLAIN") == {
+        "bootstrap_servers": "127.0.0.1:40002",
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "orderlab",
+        "sasl_plain_password": "orderlab-demo-secret",
+    }
+
+
+def test_only_kafka_on_this_data_dirs_properties_counts_as_ours(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path, 19092)
+    props = str(tmp_path.resolve() / "server.properties")
+    cases = {
+        ("/usr/bin/java", "-cp", "x/*", "kafka.Kafka", props): True,  # /proc argv
+        ("/usr/bin/java", "-cp", "x/*", "kafka.Kafka", props + ".old"): False,
+        ("/usr/bin/java", "kafka.tools.StorageTool", "format", "-c", props): False,
+        (f"/usr/bin/java -Xmx512m -cp x/* kafka.Kafka {props}",): True,  # ps on macOS: one string
+        (f"/usr/bin/java -cp x/* kafka.Kafka /elsewhere{props}",): False,
+    }
+    for argv, ours in cases.items():
+        monkeypatch.setattr("orderlab.broker.local.command_line", lambda pid, argv=argv: list(argv))
+        assert broker._is_ours(4242) is ours, argv
 
 
 # -- directories and ports ----------------------------------------------------
@@ -264,6 +295,15 @@ def test_failed_maven_leaves_no_marker(monkeypatch: pytest.MonkeyPatch, tmp_path
     home = tmp_path / "cache" / "kafka-4.4.0"
     assert not (home / ".complete").exists() and not (home / "libs").exists()
     assert "fetching Apache Kafka 4.4.0 jars from Maven Central (once)..." in capsys.readouterr().err
+
+
+def test_maven_error_line_is_picked_despite_colour_codes() -> None:
+    output = (
+        "\x1b[0m\x1b[0m[ERROR] No plugin found for prefix 'dependency' in the current project\n"
+        "[ERROR] \n[ERROR] To see the full stack trace of the errors, re-run Maven with the -e switch.\n"
+    )
+    assert first_error(output) == "No plugin found for prefix 'dependency' in the current project"
+    assert first_error("") == "no output"
 
 
 # -- CLI parsing ----------------------------------------------------------------
