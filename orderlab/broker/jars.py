@@ -121,7 +121,9 @@ def ensure_jars(cache_dir: Path | None = None, *, quiet: bool = False) -> Path:
         scratch = home / f"libs.partial-{os.getpid()}"
         shutil.rmtree(scratch, ignore_errors=True)
         command = [
-            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
+            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
+            # pinned: an unpinned goal gets whatever plugin version the local Maven defaults to
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
             "-DincludeScope=runtime", f"-DoutputDirectory={scratch}",
         ]  # fmt: skip
         try:
