@@ -29,6 +29,21 @@ def wait_for(condition, timeout=30.0):
     return True
 
 
+def write_orders(settings, count, seed, extra=()):
+    """Put ``count`` generated orders (then ``extra`` raw (key, value) records) on order_details."""
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    factory = OrderFactory(seed=seed, customers=10)
+    orders = [factory.make() for _ in range(count)]
+    for order in orders:
+        producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
+    for key, value in extra:
+        producer.send(settings.order_details_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    return orders
+
+
 def test_orders_backend_keys_orders_by_id_and_paces_the_generator(settings):
     ensure_topics(settings)
     with OrdersBackend(settings, rate=200, limit=100) as orders:
@@ -52,14 +67,7 @@ def test_invalid_submitted_order_goes_to_the_dlq_with_its_reason(settings):
 
 
 def test_transactions_settles_each_order_and_survives_poison(settings, tmp_path):
-    ensure_topics(settings)
-    producer = make_producer(settings)
-    factory = OrderFactory(seed=3, customers=10)
-    orders = [factory.make() for _ in range(50)]
-    for order in orders:
-        producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
-    producer.send(settings.order_details_topic, key=b"poison", value=b"{not json")
-    producer.flush()
+    orders = write_orders(settings, 50, seed=3, extra=[(b"poison", b"{not json")])
     ledger = Ledger(str(tmp_path / "l.db"))
     with TransactionsBackend(settings, ledger, controls=PaymentControls(0.3)) as worker:
         assert wait_for(lambda: worker.counters["confirmed"] + worker.counters["declined"] == 50)
@@ -128,14 +136,8 @@ def test_email_waits_for_smtp_to_come_back(settings, tmp_path):
 
 
 def test_analytics_counts_orders_and_outcomes(settings):
-    ensure_topics(settings)
-    producer = make_producer(settings)
-    factory = OrderFactory(seed=11, customers=5)
-    orders = [factory.make() for _ in range(30)]
-    for order in orders:
-        producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
-    producer.send(settings.order_details_topic, key=orders[0].order_id.encode(), value=encode_order(orders[0]))
-    producer.flush()
+    orders = write_orders(settings, 30, seed=11)
+    write_orders(settings, 0, seed=0, extra=[(orders[0].order_id.encode(), encode_order(orders[0]))])
     with AnalyticsBackend(settings) as analytics:
         assert wait_for(lambda: analytics.orders_seen == 30 and analytics.counters["duplicates_seen"] == 1)
         frame, items, _ = analytics.frames()
