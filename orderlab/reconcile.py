@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from kafka import TopicPartition
 
@@ -76,27 +76,47 @@ def account(
     )
 
 
-def read_topic_records(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None, list]]:
-    """Every (key, value, headers) of ``topic`` up to its end offsets as of now."""
+def read_to_end(settings: Settings, topic: str, timeout_s: float = 30.0) -> dict[tuple[int, int], Any]:
+    """``{(partition, offset): record}`` of ``topic`` from the beginning up to its end offsets as of now.
+
+    Keyed by position, so a record the client happens to return twice (a
+    re-fetch after a slow poll) counts once: a duplicate found by the
+    reconciliation is a second record in the log, never a second read.
+    """
     consumer = make_consumer(settings, None, consumer_timeout_ms=1000)
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
-            return []
+            return {}
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        records = []
+        found: dict[tuple[int, int], Any] = {}
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end within {timeout_s:.0f} s")
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend((r.key, r.value, r.headers) for r in batch)
-        return records
+            for tp, batch in consumer.poll(timeout_ms=200).items():
+                for record in batch:
+                    if record.offset < end[tp]:
+                        found[(record.partition, record.offset)] = record
+        return dict(sorted(found.items()))
     finally:
         consumer.close(autocommit=False)
+
+
+def read_topic_records(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None, list]]:
+    """Every (key, value, headers) of ``topic`` up to its end offsets as of now, in partition/offset order."""
+    return [(r.key, r.value, r.headers) for r in read_to_end(settings, topic, timeout_s).values()]
+
+
+def read_keys_by_position(settings: Settings, topic: str, timeout_s: float = 30.0) -> dict[tuple[int, int], str]:
+    """``{(partition, offset): key}`` of the keyed records of ``topic``."""
+    return {
+        position: record.key.decode(errors="replace")
+        for position, record in read_to_end(settings, topic, timeout_s).items()
+        if record.key is not None
+    }
 
 
 def read_topic_keys(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[str]:

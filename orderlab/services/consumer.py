@@ -4,19 +4,24 @@ a crash before the commit means the batch is read again, never lost.
 
 A record that cannot be decoded goes to the dead-letter topic (and its
 offset is committed with the rest): the role keeps going.
+
+A batch whose output the broker did not acknowledge (the broker restarting,
+a send timing out) is not committed either: the worker seeks back to the
+batch's first offsets and does it again after a short back-off, so a role
+rides out a broker restart instead of dying with its batch half done.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from ..clients import make_consumer, make_producer
+from ..clients import BrokerUnavailable, make_consumer, make_producer
 from ..dlq import send_to_dlq
 from ..events import EventError
 from ..settings import Settings
@@ -42,6 +47,15 @@ class SimulatedCrash(BaseException):
     """Raised inside a worker to end it like a killed process: no commit, no clean leave."""
 
 
+def first_offsets(records: Iterable[Any]) -> dict[TopicPartition, int]:
+    """Where each partition of ``records`` starts: the offsets to seek to to read them again."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    return first
+
+
 def next_offsets(records: Iterable[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
     """The offsets to commit after ``records``: one past the last of each partition."""
     offsets: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -61,14 +75,29 @@ class ConsumerService(Service, Generic[Event]):
     """
 
     poll_timeout_ms = 100
+    # back-off after a batch failed (the broker away): doubles up to the maximum
+    retry_backoff_s = 0.2
+    max_retry_backoff_s = 2.0
 
-    def __init__(self, settings: Settings, *, producer: KafkaProducer | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        producer: KafkaProducer | None = None,
+        name: str | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(settings, name=name)
         self._shared_producer = producer
         self.producer: KafkaProducer | None = producer
         self.consumer: KafkaConsumer | None = None
+        # extra kafka-python consumer settings, e.g. a short session_timeout_ms
+        # so that a crashed worker's partitions move on quickly (chaos runs)
+        self.consumer_config = dict(consumer_config or {})
         self._crash_requested = False
         self._crash_after_send = False
+        self._crash_min_records = 1
+        self._failures_in_a_row = 0
 
     # what the subclass provides ---------------------------------------------
     def topics(self) -> tuple[str, ...]:
@@ -92,7 +121,8 @@ class ConsumerService(Service, Generic[Event]):
     def setup(self) -> None:
         if self.producer is None:
             self.producer = self.make_own_producer()
-        self.consumer = make_consumer(self.settings, self.group_id, *self.topics(), **self.consumer_overrides())
+        overrides = {**self.consumer_overrides(), **self.consumer_config}
+        self.consumer = make_consumer(self.settings, self.group_id, *self.topics(), **overrides)
 
     def make_own_producer(self) -> KafkaProducer:
         return make_producer(self.settings)
@@ -104,20 +134,32 @@ class ConsumerService(Service, Generic[Event]):
         if self.producer is not None and self.producer is not self._shared_producer:
             self.producer.close(timeout=5)
 
-    def crash(self, after_send: bool = True) -> None:
+    def crash(self, after_send: bool = True, *, min_records: int = 1) -> None:
         """Fault injection: end the worker at its next batch like a killed process.
 
-        With ``after_send`` the batch's output is sent (and may be visible)
-        but its offsets are never committed, which is the window where
-        at-least-once delivery produces duplicates.
+        With ``after_send`` the batch's output is sent (and acknowledged) but
+        its offsets are never committed, which is the window where
+        at-least-once delivery produces duplicates. ``min_records`` waits for
+        a batch of at least that many records, so the crash loses real work.
         """
+        if min_records < 1:
+            raise ValueError(f"min_records must be at least 1, got {min_records}")
         self._crash_after_send = after_send
+        self._crash_min_records = min_records
         self._crash_requested = True
+
+    def crash_due(self, raw_records: list[Any]) -> bool:
+        """Whether the requested crash happens in this batch."""
+        return self._crash_requested and len(raw_records) >= self._crash_min_records
 
     def loop(self) -> None:
         assert self.consumer is not None
         while not self.stopping:
-            polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+            try:
+                polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+            except KafkaError as exc:
+                self._back_off("poll", exc)
+                continue
             if not polled:
                 self.idle()
                 continue
@@ -125,8 +167,42 @@ class ConsumerService(Service, Generic[Event]):
             try:
                 self.handle(raw_records)
             except SimulatedCrash:
+                # how much work died with the worker: sent, never committed
+                self.counters.add("crash_batch_records", len(raw_records))
                 self._die()
                 return
+            except (KafkaError, BrokerUnavailable) as exc:
+                # Not committed: read the batch again. Its side effects are
+                # idempotent (the ledger), its output may appear twice
+                # (at-least-once) or was aborted with its transaction.
+                self.rewind(raw_records)
+                self._back_off("batch", exc)
+                continue
+            self._failures_in_a_row = 0
+
+    def rewind(self, raw_records: list[Any]) -> None:
+        """Seek back to the first offset of each partition of a batch that was not committed.
+
+        Partitions taken away by a rebalance meanwhile are left alone: their
+        new owner starts from the last committed offset anyway.
+        """
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for tp, offset in first_offsets(raw_records).items():
+            if tp in assigned:
+                try:
+                    self.consumer.seek(tp, offset)
+                except KafkaError as exc:  # revoked between the two calls
+                    log.info("%s: could not seek %s back to %d: %s", self.name, tp, offset, exc)
+        self.counters.add("rewinds")
+
+    def _back_off(self, what: str, exc: BaseException) -> None:
+        self._failures_in_a_row += 1
+        self.counters.add("retries")
+        delay = min(self.max_retry_backoff_s, self.retry_backoff_s * 2 ** (self._failures_in_a_row - 1))
+        level = logging.WARNING if self._failures_in_a_row == 1 else logging.DEBUG
+        log.log(level, "%s: %s failed (%s: %s); retrying in %.1f s", self.name, what, type(exc).__name__, exc, delay)
+        self.wait(delay)
 
     def idle(self) -> None:
         """Called after an empty poll."""
@@ -172,10 +248,11 @@ class ConsumerService(Service, Generic[Event]):
         decoded, futures = self.decode(raw_records)
         if decoded:
             futures.extend(self.process(decoded))
-        if self._crash_requested and not self._crash_after_send:
+        crash = self.crash_due(raw_records)
+        if crash and not self._crash_after_send:
             raise SimulatedCrash
         self.await_acks(futures)
-        if self._crash_requested:
+        if crash:
             raise SimulatedCrash
         self.commit(next_offsets(raw_records))
         self.counters.add("consumed", len(raw_records))

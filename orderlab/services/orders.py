@@ -78,13 +78,19 @@ class OrdersBackend(Service):
         """Send a valid order; returns the send future (``.get()`` waits for the broker's ack)."""
         if self.producer is None:
             raise RuntimeError("OrdersBackend is not started: call start() first")
-        future = self.producer.send(
-            self.settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order)
-        )
-        future.add_callback(self._acked).add_errback(self._failed)
+        # Counted before the send: an order whose send fails is then visible
+        # to the reconciliation as lost, never silently missing.
         self.counters.add("placed")
         if self.keep_ids:
             self.placed_ids.append(order.order_id)
+        try:
+            future = self.producer.send(
+                self.settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order)
+            )
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        future.add_callback(self._acked).add_errback(self._failed)
         return future
 
     def submit(self, payload: dict[str, Any]) -> Placed:

@@ -6,15 +6,24 @@ a crash charges once. With ``exactly_once`` on, the outputs and the consumed
 offsets go into one Kafka transaction, so downstream readers (in
 ``read_committed``) never see the output of a batch whose offsets were not
 committed.
+
+Failure handling in exactly-once mode: any error inside a transaction aborts
+it (its records become invisible to ``read_committed`` readers) and the batch
+is read again (see :meth:`ConsumerService.rewind`). A fenced producer is
+replaced once; a worker fenced again soon after stops with
+:class:`WorkerFenced` (see :meth:`TransactionsBackend._abort`).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Mapping
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from ..clients import make_producer
 from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_order, encode_confirmed, encode_declined
@@ -22,6 +31,15 @@ from ..ledger import Ledger
 from ..payments import PaymentRules, decide_payment
 from ..settings import Settings
 from .consumer import ConsumerService, Received, SimulatedCrash, next_offsets
+
+log = logging.getLogger(__name__)
+
+TRANSACTION_TIMEOUT_MS = 15_000
+FENCED_AGAIN_WINDOW_S = 60.0
+
+
+class WorkerFenced(RuntimeError):
+    """A transactional worker can no longer abort: another one took over its transactional id."""
 
 
 class PaymentControls:
@@ -53,7 +71,13 @@ class PaymentControls:
 
 class TransactionsBackend(ConsumerService[Order]):
     role = "transactions"
-    counter_names = ("consumed", "confirmed", "declined", "replayed", "dead_lettered", "commits", "commit_failures", "crashes", "aborted")
+    # how long the broker lets a transaction stay open before aborting it (a
+    # crashed worker without a replacement blocks read_committed readers this long)
+    transaction_timeout_ms = TRANSACTION_TIMEOUT_MS
+    counter_names = (
+        "consumed", "confirmed", "declined", "replayed", "dead_lettered", "commits", "commit_failures", "crashes",
+        "aborted", "retries", "rewinds", "producer_renewals",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -64,13 +88,20 @@ class TransactionsBackend(ConsumerService[Order]):
         worker: int = 0,
         producer: KafkaProducer | None = None,
         seed: int | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
         # exactly-once needs a transactional producer of the worker's own
-        super().__init__(settings, producer=None if settings.exactly_once else producer, name=f"transactions-{worker}")
+        super().__init__(
+            settings,
+            producer=None if settings.exactly_once else producer,
+            name=f"transactions-{worker}",
+            consumer_config=consumer_config,
+        )
         self.ledger = ledger
         self.controls = controls or PaymentControls()
         self.worker = worker
         self._rng = random.Random(seed)
+        self._renewed_at: float | None = None  # when the producer was last replaced after being fenced
 
     def topics(self) -> tuple[str, ...]:
         return (self.settings.order_details_topic,)
@@ -78,17 +109,27 @@ class TransactionsBackend(ConsumerService[Order]):
     def decoder(self, topic: str) -> Callable[[bytes | None], Order]:
         return decode_order
 
+    @property
+    def transactional_id(self) -> str | None:
+        """A stable id per worker slot (exactly-once only).
+
+        A replacement for a crashed worker uses the same id, which fences the
+        old producer and aborts its open transaction at once, instead of
+        after the transaction timeout.
+        """
+        return f"{self.settings.group_id(self.role)}-{self.worker}" if self.settings.exactly_once else None
+
     def make_own_producer(self) -> KafkaProducer:
-        if not self.settings.exactly_once:
+        if self.transactional_id is None:
             return make_producer(self.settings)
-        # A stable id per worker slot: a replacement for a crashed worker
-        # fences the old one and aborts its open transaction at once.
         producer = make_producer(
-            self.settings,
-            transactional_id=f"{self.settings.group_id(self.role)}-{self.worker}",
-            transaction_timeout_ms=15_000,
+            self.settings, transactional_id=self.transactional_id, transaction_timeout_ms=self.transaction_timeout_ms
         )
-        producer.init_transactions()
+        try:
+            producer.init_transactions()
+        except BaseException:
+            producer.close(timeout=0)
+            raise
         return producer
 
     # -- the work ---------------------------------------------------------------
@@ -120,35 +161,58 @@ class TransactionsBackend(ConsumerService[Order]):
         if not self.settings.exactly_once:
             super().handle(raw_records)
             return
-        assert self.producer is not None and self.consumer is not None
-        self.producer.begin_transaction()
+        assert self.consumer is not None
+        if self.producer is None:  # the last one was fenced: see _abort
+            self.producer = self.make_own_producer()
         try:
-            decoded, futures = self.decode(raw_records)
+            self.producer.begin_transaction()
+            decoded, _futures = self.decode(raw_records)  # commit_transaction flushes them
             if decoded:
-                futures.extend(self.process(decoded))
-            if self._crash_requested:
-                self.producer.flush()  # the output reaches the log, uncommitted
+                self.process(decoded)
+            if self.crash_due(raw_records):
+                self.producer.flush()  # the output reaches the log, in a transaction never committed
                 raise SimulatedCrash
             self.producer.send_offsets_to_transaction(next_offsets(raw_records), self.consumer.group_metadata())
             self.producer.commit_transaction()
         except SimulatedCrash:
             raise
-        except Exception:
-            self.counters.add("aborted")
-            self.producer.abort_transaction()
-            # read the batch again: its outputs were thrown away with the transaction
-            for tp, offset in _first_offsets(raw_records).items():
-                self.consumer.seek(tp, offset)
-            raise
+        except BaseException as exc:
+            self._abort(exc)
+            raise  # a KafkaError makes the loop read the batch again
         self.counters.add("commits")
         self.counters.add("consumed", len(raw_records))
 
+    def _abort(self, cause: BaseException) -> None:
+        """Abort the open transaction: its records are never seen by read_committed readers.
 
-def _first_offsets(records: list[Any]) -> dict[Any, int]:
-    from kafka import TopicPartition
-
-    first: dict[Any, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        first[tp] = min(first.get(tp, record.offset), record.offset)
-    return first
+        When even the abort fails, the producer was fenced: its epoch was
+        bumped, either by the broker aborting a transaction that outlived its
+        timeout (the broker was away) or by another producer with the same
+        transactional id. The first time, a new producer with the same id
+        carries on (and fences any other one); fenced again within
+        ``FENCED_AGAIN_WINDOW_S``, another worker really owns the id, and this
+        one stops with :class:`WorkerFenced`, so two workers never fence each
+        other back and forth.
+        """
+        assert self.producer is not None
+        self.counters.add("aborted")
+        try:
+            self.producer.abort_transaction()
+            return
+        except KafkaError as exc:
+            abort_error = exc
+        producer, self.producer = self.producer, None
+        producer.close(timeout=0)
+        now = time.monotonic()
+        if self._renewed_at is not None and now - self._renewed_at < FENCED_AGAIN_WINDOW_S:
+            raise WorkerFenced(
+                f"{self.name}: fenced again within {FENCED_AGAIN_WINDOW_S:.0f} s ({type(cause).__name__}: {cause}; "
+                f"abort: {abort_error}): another worker with transactional id {self.transactional_id!r} "
+                "has taken over, so this one stops"
+            ) from abort_error
+        self._renewed_at = now
+        self.counters.add("producer_renewals")
+        log.warning(
+            "%s: its producer was fenced (%s: %s); a new one with the same transactional id carries on",
+            self.name, type(cause).__name__, cause,
+        )

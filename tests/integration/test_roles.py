@@ -8,7 +8,6 @@ import time
 import pytest
 
 from orderlab.clients import make_producer
-from orderlab.dlq import parse_dead_letter
 from orderlab.events import decode_confirmed, decode_declined, encode_order
 from orderlab.generator import OrderFactory
 from orderlab.ledger import Ledger

@@ -1,0 +1,68 @@
+"""`orderlab chaos` arguments: bad ones are one clear line; the report reads well."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from orderlab.chaos import SCENARIOS, add_parser, run_scenario
+from orderlab.chaos.cli import format_report
+from orderlab.chaos.report import ScenarioResult
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orderlab")
+    add_parser(top.add_subparsers(dest="command"))
+    return top
+
+
+def test_defaults() -> None:
+    args = parser().parse_args(["chaos"])
+    assert (args.orders, args.rate, args.scenario, args.json, args.exactly_once) == (300, 200.0, None, False, False)
+    args = parser().parse_args(["chaos", "--scenario", "smtp_down", "--scenario", "rebalance", "--json", "--orders", "40"])
+    assert args.scenario == ["smtp_down", "rebalance"] and args.json and args.orders == 40
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scenario", "meteor_strike"], "invalid choice: 'meteor_strike'"),
+    (["--orders", "5"], "--orders must be at least 20, got 5"),
+    (["--orders", "many"], "--orders must be a whole number, got 'many'"),
+    (["--rate", "0"], "--rate must be > 0, got 0"),
+    (["--rate", "inf"], "--rate must be > 0, got inf"),
+    (["--rate", "fast"], "--rate must be a number of orders per second, got 'fast'"),
+])
+def test_bad_arguments_are_one_clear_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parser().parse_args(["chaos", *argv])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "nope"}, "unknown chaos scenario 'nope'"),
+    ({"name": "worker_crash", "orders": 3}, "orders must be a whole number >= 20"),
+    ({"name": "worker_crash", "rate": -1}, "rate must be > 0"),
+])
+def test_run_scenario_refuses_bad_arguments_before_touching_kafka(kwargs: dict, message: str) -> None:
+    name = kwargs.pop("name")
+    with pytest.raises(ValueError, match=message):
+        run_scenario(name, **kwargs)
+
+
+def test_format_report() -> None:
+    results = [ScenarioResult(n, 10, 0, 0, 0, 0, 0, 0, False, n != "rebalance", 1.0, f"{n} detail") for n in SCENARIOS]
+    report = {
+        "scenarios": [r.as_dict() for r in results],
+        "passed": False,
+        "exactly_once_comparison": {
+            "duplicates_in_output": {"at_least_once": 7, "exactly_once": 0},
+            "double_charged": {"at_least_once": 0, "exactly_once": 0},
+        },
+    }
+    text = format_report(report)
+    row = next(line for line in text.splitlines() if line.startswith("rebalance "))
+    assert row.split()[:4] == ["rebalance", "at-least-once", "10", "0"] and row.endswith("FAIL")
+    assert "at-least-once 7, exactly-once 0" in text
+    assert text.endswith("FAILED: see the scenarios marked FAIL")
