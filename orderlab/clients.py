@@ -30,6 +30,31 @@ class BrokerUnavailable(ConnectionError):
         super().__init__(f"{message}: {HOW_TO_START}")
 
 
+class AuthenticationFailed(BrokerUnavailable):
+    """The broker answers, but the SASL login or TLS handshake failed (wrong credentials, mechanism or listener).
+
+    kafka-python 3 retries a refused login until its bootstrap timeout and
+    then reports only "Unable to bootstrap"; a secured connection whose
+    address accepts TCP is therefore reported as a login problem.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.bootstrap_servers = settings.bootstrap_servers
+        if settings.security_protocol.startswith("SASL"):
+            problem = (
+                f"Kafka at {settings.bootstrap_servers} answers, but the {settings.security_protocol} login as "
+                f"{settings.sasl_username!r} with {settings.sasl_mechanism} failed: check ORDERLAB_SASL_USERNAME, "
+                "ORDERLAB_SASL_PASSWORD and ORDERLAB_SASL_MECHANISM, and that this address is the broker's SASL listener"
+            )
+        else:
+            problem = (
+                f"Kafka at {settings.bootstrap_servers} answers, but the {settings.security_protocol} handshake failed: "
+                "check ORDERLAB_SSL_CAFILE, ORDERLAB_SSL_CERTFILE and ORDERLAB_SSL_KEYFILE, and that this address is "
+                "the broker's SSL listener"
+            )
+        ConnectionError.__init__(self, problem)
+
+
 def security_config(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {"security_protocol": settings.security_protocol}
     if settings.security_protocol.startswith("SASL"):
@@ -51,6 +76,8 @@ def _base_config(settings: Settings, client_id: str) -> dict[str, Any]:
     return {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "client_id": client_id,
+        # give up (BrokerUnavailable) after the configured wait, not kafka-python's 30 s
+        "bootstrap_timeout_ms": int(settings.connect_timeout_s * 1000),
         **security_config(settings),
     }
 
@@ -98,8 +125,29 @@ def make_consumer(settings: Settings, group_id: str | None, *topics: str, **over
     config.update(overrides)
     consumer = _connect(settings, KafkaConsumer, config)
     if topics:
+        if group_id is not None:
+            await_topic_metadata(consumer, topics, settings.connect_timeout_s)
         consumer.subscribe(list(topics))
     return consumer
+
+
+def await_topic_metadata(consumer: KafkaConsumer, topics: tuple[str, ...] | list[str], timeout_s: float) -> bool:
+    """Wait (bounded) until ``consumer`` knows the partitions of every topic; True when it does.
+
+    A topic created a moment ago may not be in the broker's metadata yet. A
+    group whose leader assigns partitions in that moment gets nothing for
+    it ("No partition metadata for topic"), and kafka-python 3.0 can then
+    stay in that rebalance for as long as the session timeout, or longer, a
+    consumer thread spinning meanwhile. Knowing the partitions before
+    subscribing keeps the first join complete.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if all(consumer.partitions_for_topic(topic) for topic in topics):
+            return True
+        if time.monotonic() >= deadline:
+            return False  # let the group join anyway; kafka-python retries
+        time.sleep(0.05)
 
 
 def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
@@ -111,8 +159,21 @@ def _connect(settings: Settings, factory: Any, config: dict[str, Any]) -> Any:
     try:
         return factory(**config)
     except KafkaTimeoutError as exc:
-        # kafka-python 3 says "Unable to bootstrap from ..." when no broker answers
+        # kafka-python 3 says "Unable to bootstrap from ..." when no broker answers,
+        # and also when one answers but refuses the login
+        if settings.security_protocol != "PLAINTEXT" and _accepts_tcp(settings):
+            raise AuthenticationFailed(settings) from None
         raise BrokerUnavailable(settings.bootstrap_servers, str(exc)) from None
+
+
+def _accepts_tcp(settings: Settings) -> bool:
+    for host, port in parse_bootstrap(settings.bootstrap_servers):
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def check_broker(settings: Settings, timeout_s: float | None = None) -> None:

@@ -9,6 +9,7 @@ counter and of consumer lag.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -73,8 +74,12 @@ class Lab:
         payment_latency_ms: float = 0.0,
         limit: int | None = None,
         ledger: Ledger | None = None,
+        consumer_config: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
+        # extra kafka-python settings for every consumer role (e.g. a short
+        # session_timeout_ms, so a crashed worker's partitions move on quickly)
+        self.consumer_config = dict(consumer_config or {})
         self.controls = PaymentControls(decline_probability, payment_latency_ms)
         self._initial_rate = rate
         self._initial_workers = workers
@@ -113,14 +118,21 @@ class Lab:
                 smtp_host, smtp_port = self.catcher.host, self.catcher.port
             self.producer = make_producer(self.settings)
             try:
-                self.analytics = AnalyticsBackend(self.settings, producer=self.producer)
-                self.email = EmailNotifier(self.settings, self.ledger, smtp_host=smtp_host, smtp_port=smtp_port, producer=self.producer)
+                self.analytics = AnalyticsBackend(self.settings, producer=self.producer, consumer_config=self.consumer_config)
+                self.email = EmailNotifier(
+                    self.settings, self.ledger, smtp_host=smtp_host, smtp_port=smtp_port, producer=self.producer,
+                    consumer_config=self.consumer_config,
+                )
                 self.orders = OrdersBackend(self.settings, rate=0, limit=self._limit, producer=self.producer)
                 for service in (self.analytics, self.email):
                     service.start()
                 self.scale_transactions(self._initial_workers, _starting=True)
                 self.orders.start()
                 self._started = True
+                # Everything alive now (modules, clients, the roles) lives as long
+                # as the lab: keep it out of the cyclic GC's full collections,
+                # which otherwise stop every role for tens of milliseconds.
+                gc.freeze()
                 self.orders.set_rate(self._initial_rate)
             except BaseException:
                 self._started = True
@@ -146,6 +158,7 @@ class Lab:
                 self.catcher.stop()
             if self._own_ledger and self.ledger is not None:
                 self.ledger.close()
+            gc.unfreeze()
             self._started = False
 
     def __enter__(self) -> "Lab":
@@ -168,6 +181,41 @@ class Lab:
     def rate(self) -> float:
         return self.orders.rate if self.orders is not None else self._initial_rate
 
+    @property
+    def worker_count(self) -> int:
+        """Transactions workers running now, or the number ``start()`` will run."""
+        return len(self.workers) if self._started else self._initial_workers
+
+    def revenue_cents(self) -> int:
+        """Total value of the orders the analytics role has seen so far (placed, not only paid)."""
+        return self.analytics.revenue_cents if self.analytics is not None else 0
+
+    def generate(self, count: int, *, rate: float, timeout: float = 60.0) -> LabSnapshot:
+        """Let the generator place ``count`` more orders at ``rate``/s, then return to the previous rate.
+
+        Exact when the generator was idle (rate 0) before the call, which is how
+        the lessons use it; waits (bounded) until the orders are placed, not settled.
+        """
+        self._require_running()
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0 orders/s to generate orders, got {rate}")
+        orders = self.orders
+        assert orders is not None
+        previous_rate, previous_limit = orders.rate, orders.limit
+        orders.set_rate(0)
+        target = orders.counters["placed"] + count
+        orders.limit = target
+        orders.set_rate(rate)
+        try:
+            return self.wait_until(lambda s: s.placed >= target, timeout)
+        finally:
+            orders.set_rate(0)
+            orders.bucket.take()  # drop whole tokens earned at ``rate``: lifting the limit must not release them
+            orders.limit = previous_limit
+            orders.set_rate(previous_rate)
+
     def set_decline_probability(self, probability: float) -> None:
         self.controls.set_decline_probability(probability)
 
@@ -184,7 +232,8 @@ class Lab:
             assert self.ledger is not None
             while len(self.workers) < count:
                 worker = TransactionsBackend(
-                    self.settings, self.ledger, controls=self.controls, worker=self._free_slot(), producer=self.producer
+                    self.settings, self.ledger, controls=self.controls, worker=self._free_slot(), producer=self.producer,
+                    consumer_config=self.consumer_config,
                 )
                 worker.start()
                 self.workers.append(worker)
@@ -198,12 +247,12 @@ class Lab:
         used = {worker.worker for worker in self.workers}
         return next(slot for slot in range(MAX_TRANSACTIONS_WORKERS) if slot not in used)
 
-    def crash_worker(self, index: int = 0, *, after_send: bool = True) -> TransactionsBackend:
-        """Fault injection: make worker ``index`` die at its next batch without committing."""
+    def crash_worker(self, index: int = 0, *, after_send: bool = True, min_records: int = 1) -> TransactionsBackend:
+        """Fault injection: make worker ``index`` die at its next batch (of at least ``min_records``) without committing."""
         self._require_running()
         with self._lock:
             worker = self.workers[index]
-            worker.crash(after_send=after_send)
+            worker.crash(after_send=after_send, min_records=min_records)
             return worker
 
     def replace_dead_workers(self) -> int:
@@ -215,7 +264,10 @@ class Lab:
                 if not worker.alive:
                     self._retired.append(worker)
                     assert self.ledger is not None
-                    fresh = TransactionsBackend(self.settings, self.ledger, controls=self.controls, worker=worker.worker, producer=self.producer)
+                    fresh = TransactionsBackend(
+                        self.settings, self.ledger, controls=self.controls, worker=worker.worker, producer=self.producer,
+                        consumer_config=self.consumer_config,
+                    )
                     fresh.start()
                     self.workers[position] = fresh
                     replaced += 1
