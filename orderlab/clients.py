@@ -14,6 +14,8 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from . import kafka_compat  # noqa: F401 - fixes a kafka-python 3.0.12 group-join bug on import
+
 from .settings import Settings, parse_bootstrap
 
 HOW_TO_START = "start one with `orderlab broker start` (or `docker compose up -d kafka`), or set KAFKA_BOOTSTRAP_SERVERS"

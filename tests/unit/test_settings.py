@@ -48,3 +48,4 @@ def test_db_path(tmp_path, monkeypatch):
 def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings().bootstrap_servers = "x:1"  # type: ignore[misc]
+
