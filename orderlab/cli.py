@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -76,14 +77,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .process import run_role
+    from .process import configure_logging, run_role
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    rate = args.rate if args.rate is not None else float(os.environ.get("ORDERLAB_RATE", "10") or 10)
+    configure_logging()
     return run_role(
-        args.role, settings_from(args), workers=args.workers, rate=rate, interval_s=args.interval,
-        decline_probability=args.decline_probability, latency_ms=args.latency_ms,
+        args.role, settings_from(args), workers=args.workers, rate=_run_rate(args), interval_s=args.interval,
+        decline_probability=args.decline_probability, latency_ms=args.latency_ms, instance=args.instance,
     )
+
+
+def _run_rate(args: argparse.Namespace) -> float:
+    """--rate, else $ORDERLAB_RATE, else 10 orders/s; a bad value is one line, not a traceback."""
+    if args.rate is not None:
+        source, raw = "--rate", str(args.rate)
+    else:
+        source, raw = "ORDERLAB_RATE", os.environ.get("ORDERLAB_RATE", "").strip()
+        if not raw:
+            return 10.0
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise SettingsError(f"{source}={raw!r} is not a number of orders per second") from None
+    if not math.isfinite(rate) or rate < 0:
+        raise SettingsError(f"{source} must be a finite number of orders per second >= 0, got {raw!r}")
+    return rate
 
 
 def cmd_place(args: argparse.Namespace) -> int:
@@ -178,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--latency-ms", type=_positive(float, "--latency-ms", allow_zero=True), default=0.0, help="simulated payment latency")
     run.add_argument("--interval", type=_positive(float, "--interval"), default=5.0, help="seconds between counter log lines")
     run.add_argument("--exactly-once", action="store_true")
+    run.add_argument("--instance", metavar="NAME", default=None,
+                     help="this process's name in its transactional ids (exactly-once); default HOST-PID, unique per process")
     run.set_defaults(func=cmd_run)
 
     place = commands.add_parser("place", help="place one order by hand (the CLI frontend)")

@@ -1,13 +1,25 @@
 """``orderlab run ROLE``: one role as its own process.
 
 Signal handlers live here, in the process's main thread only: SIGTERM or
-Ctrl-C asks the roles to stop; each finishes its batch, commits and closes.
+Ctrl-C asks every worker to stop at once; each finishes the batch in hand,
+waits for its output to be acknowledged, commits and closes. The whole drain
+is bounded (``drain_timeout_s``, 8 s by default) so that a container runtime's
+grace period (10 s in Docker and Compose) is never reached: a process that
+could not drain in time says so and exits 1 instead of being killed silently.
+
+While it runs the process logs one line per ``interval_s`` with every
+worker's counters, which is what ``docker compose logs`` or ``kubectl logs``
+show an operator.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import signal
+import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -21,73 +33,204 @@ from .topics import ensure_topics
 
 log = logging.getLogger("orderlab.run")
 ROLES = ("orders", "transactions", "email", "analytics")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """Timestamped INFO lines from orderlab on stderr, whatever the root logger does.
+
+    ``orderlab``'s ``main()`` keeps the root logger at WARNING for the
+    one-shot commands; a long-running role needs its own INFO lines (the
+    counters), so they get a handler of their own here. Idempotent.
+    """
+    logger = logging.getLogger("orderlab")
+    if not any(getattr(handler, "orderlab_process", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.orderlab_process = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def default_instance() -> str:
+    """This process's name among the processes of its role: host name and pid.
+
+    Unique among processes running at the same time, on one machine or many
+    (a container's or pod's host name is its own).
+    """
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ProcessTransactions(TransactionsBackend):
+    """A transactions worker in one of several processes of the same group.
+
+    In exactly-once mode each worker's producer has a transactional id, and
+    Kafka lets only the newest producer of an id live: two processes that
+    both number their workers from 0 would fence each other's worker 0 in
+    turn (``--scale transactions=3``). The process's instance name in the id
+    keeps them apart; within the process the worker number still does.
+    """
+
+    def __init__(self, *args: Any, instance: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance = instance
+
+    @property
+    def transactional_id(self) -> str | None:
+        base = super().transactional_id
+        return None if base is None else f"{base}-{self.instance}"
 
 
 def build_services(role: str, settings: Settings, *, workers: int = 1, rate: float = 0.0,
-                   decline_probability: float = 0.1, latency_ms: float = 0.0) -> tuple[list[Service], list[Any]]:
+                   decline_probability: float = 0.1, latency_ms: float = 0.0,
+                   instance: str | None = None) -> tuple[list[Service], list[Any]]:
     """The services for one role, and the resources to close after them."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     closables: list[Any] = []
+    if role in ("orders", "analytics") and workers > 1:
+        # orders: one generator paces the rate; analytics: its frames live in one consumer's memory
+        log.warning("%s runs one worker per process; --workers %d ignored (run more processes instead)", role, workers)
     if role == "orders":
-        return [OrdersBackend(settings, rate=rate)], closables
-    if role == "transactions":
-        ledger = Ledger(settings.db_path)
-        closables.append(ledger)
-        controls = PaymentControls(decline_probability, latency_ms)
-        return [TransactionsBackend(settings, ledger, controls=controls, worker=n) for n in range(workers)], closables
-    if role == "email":
-        ledger = Ledger(settings.db_path)
-        closables.append(ledger)
-        host, port = settings.smtp_host, settings.smtp_port
-        if not host:
-            catcher = MailCatcher(port=settings.smtp_port).start()
-            closables.append(catcher)
-            host, port = catcher.host, catcher.port
-            log.info("no ORDERLAB_SMTP_HOST: catching e-mail on %s:%s", host, port)
-        return [EmailNotifier(settings, ledger, smtp_host=host, smtp_port=port, name=f"email-{n}") for n in range(workers)], closables
+        backend = OrdersBackend(settings, rate=rate)
+        backend.keep_ids = False  # a process runs for days: do not keep every order id in memory
+        return [backend], closables
     if role == "analytics":
         return [AnalyticsBackend(settings)], closables
-    raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    ledger = Ledger(settings.db_path)
+    closables.append(ledger)
+    if role == "transactions":
+        controls = PaymentControls(decline_probability, latency_ms)
+        name = instance or default_instance()
+        return [ProcessTransactions(settings, ledger, controls=controls, worker=n, instance=name) for n in range(workers)], closables
+    host, port = settings.smtp_host, settings.smtp_port
+    if not host:
+        catcher = MailCatcher(port=settings.smtp_port).start()
+        closables.append(catcher)
+        host, port = catcher.host, catcher.port
+        log.info("no ORDERLAB_SMTP_HOST: catching e-mail on %s:%s", host, port)
+    return [EmailNotifier(settings, ledger, smtp_host=host, smtp_port=port, name=f"email-{n}") for n in range(workers)], closables
+
+
+class _StopBeforeStart(Exception):
+    """Raised by the signal handler while the process still waits for the broker."""
 
 
 def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0.0, interval_s: float = 5.0,
-             decline_probability: float = 0.1, latency_ms: float = 0.0, stop_timeout_s: float = 8.0) -> int:
-    check_broker(settings)
-    ensure_topics(settings)
-    services, closables = build_services(role, settings, workers=workers, rate=rate,
-                                         decline_probability=decline_probability, latency_ms=latency_ms)
+             decline_probability: float = 0.1, latency_ms: float = 0.0, drain_timeout_s: float = 8.0,
+             instance: str | None = None) -> int:
+    """Run ``role`` until SIGTERM or SIGINT; returns the process exit code.
+
+    0: stopped on request after a clean drain. 1: a worker failed, or did not
+    drain within ``drain_timeout_s``.
+    """
     stop_requested = threading.Event()
+    waiting_for_broker = True
 
     def request_stop(signum: int, _frame: Any) -> None:
-        log.info("%s: got %s, draining", role, signal.Signals(signum).name)
+        if stop_requested.is_set():
+            log.info("%s: got %s again; already draining (at most %.0f s)", role, signal.Signals(signum).name, drain_timeout_s)
+            return
+        log.info("%s: got %s, %s", role, signal.Signals(signum).name, "giving up" if waiting_for_broker else "draining")
         stop_requested.set()
+        if waiting_for_broker:
+            raise _StopBeforeStart  # nothing to drain yet: leave the broker wait at once
 
+    # Installed before the broker is reached, so a SIGTERM during start-up
+    # (a broker that is still coming up) ends the process at once and cleanly.
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # `kill -USR1 PID` writes every thread's stack to the log: what a stuck worker is waiting for
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     try:
-        for service in services:
-            service.start()
-        log.info("%s: running %d worker(s) against %s", role, len(services), settings.bootstrap_servers)
-        last_log = time.monotonic()
-        while not stop_requested.wait(0.2):
-            if any(service.error is not None for service in services):
-                break
-            if time.monotonic() - last_log >= interval_s:
-                last_log = time.monotonic()
-                log.info("%s: %s", role, " | ".join(_counter_line(service) for service in services))
+        try:
+            log.info("%s: connecting to %s", role, settings.bootstrap_servers)
+            check_broker(settings)
+            ensure_topics(settings)
+            waiting_for_broker = False
+        except _StopBeforeStart:
+            log.info("%s: stopped before it started", role)
+            return 0
+        services, closables = build_services(role, settings, workers=workers, rate=rate, instance=instance,
+                                             decline_probability=decline_probability, latency_ms=latency_ms)
+        try:
+            for service in services:
+                service.start()
+                if stop_requested.is_set():
+                    break
+            if not stop_requested.is_set():
+                log.info("%s: running %d worker(s) against %s (topic suffix %r)", role, len(services),
+                         settings.bootstrap_servers, settings.topic_suffix)
+                _watch(role, services, stop_requested, interval_s)
+        finally:
+            stuck = stop_all(services, drain_timeout_s)
+            for resource in closables:
+                try:
+                    (resource.stop if isinstance(resource, MailCatcher) else resource.close)()
+                except Exception as exc:  # noqa: BLE001 - closing must not hide the exit status
+                    log.warning("%s: error while closing %s: %s", role, type(resource).__name__, exc)
     finally:
-        for service in services:
-            service.stop(stop_timeout_s)
-        for resource in closables:
-            (resource.stop if isinstance(resource, MailCatcher) else resource.close)()
+        faulthandler.unregister(signal.SIGUSR1)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     failed = [service for service in services if service.error is not None]
     for service in failed:
         log.error("%s failed: %s", service.name, service.error)
-    log.info("%s: stopped. %s", role, " | ".join(_counter_line(service) for service in services))
-    return 1 if failed else 0
+    for service in stuck:
+        log.error("%s did not drain within %.0f s: its last batch will be read again by the next consumer",
+                  service.name, drain_timeout_s)
+    log.info("%s: stopped. %s", role, counter_line(services))
+    return 1 if failed or stuck else 0
 
 
-def _counter_line(service: Service) -> str:
-    counters = service.counters.snapshot()
-    shown = ", ".join(f"{name}={value}" for name, value in counters.items() if value)
-    return f"{service.name}: {shown or 'idle'}"
+def _watch(role: str, services: list[Service], stop_requested: threading.Event, interval_s: float) -> None:
+    """Log counters every ``interval_s`` until a stop request or a worker ends on its own."""
+    next_log = time.monotonic() + interval_s
+    while not stop_requested.wait(min(0.2, max(0.0, next_log - time.monotonic()))):
+        ended = [service for service in services if not service.alive]
+        if ended:
+            for service in ended:
+                log.error("%s ended on its own (%s); stopping the others", service.name,
+                          service.error or service.state.value)
+            return
+        if time.monotonic() >= next_log:
+            next_log += interval_s
+            log.info("%s", counter_line(services))
+
+
+def stop_all(services: list[Service], timeout_s: float) -> list[Service]:
+    """Stop every service at once (each drains its batch and commits) and
+    return those still running after ``timeout_s``.
+
+    Stopping them one after the other would let the later ones keep
+    consuming while the earlier ones drain, and would add the drain times up.
+    """
+    deadline = time.monotonic() + timeout_s
+    stoppers = [
+        threading.Thread(target=service.stop, args=(timeout_s,), name=f"stop-{service.name}", daemon=True)
+        for service in services
+    ]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(max(0.0, deadline - time.monotonic()) + 0.5)
+    return [service for service in services if service.alive]
+
+
+def counter_line(services: list[Service]) -> str:
+    """``name: counter=value, ...`` per worker (zeros left out), and the
+    total when there are several workers."""
+    parts = [f"{service.name}: {_format(service.counters.snapshot())}" for service in services]
+    if len(services) > 1:
+        total: dict[str, int] = {}
+        for service in services:
+            for name, value in service.counters.snapshot().items():
+                total[name] = total.get(name, 0) + value
+        parts.append(f"total: {_format(total)}")
+    return " | ".join(parts)
+
+
+def _format(counters: dict[str, int]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in counters.items() if value) or "idle"
