@@ -27,7 +27,10 @@ class AnalyticsBackend(ConsumerService[Any]):
         self._orders: deque[tuple[str, float, float, int, int]] = deque(maxlen=keep)
         self._items: deque[tuple[str, str, str, int, int]] = deque(maxlen=keep * 2)
         self._outcomes: deque[tuple[str, bool, float, float]] = deque(maxlen=keep)
-        self._seen_ids: set[str] = set()
+        # recent order ids, to count a redelivered order once; bounded like the
+        # rows (a long-running process must not grow without limit)
+        self._seen_ids: dict[str, None] = {}
+        self._seen_limit = keep
         self.revenue_cents = 0
 
     def topics(self) -> tuple[str, ...]:
@@ -49,7 +52,9 @@ class AnalyticsBackend(ConsumerService[Any]):
                     if event.order_id in self._seen_ids:
                         self.counters.add("duplicates_seen")
                         continue
-                    self._seen_ids.add(event.order_id)
+                    self._seen_ids[event.order_id] = None
+                    if len(self._seen_ids) > self._seen_limit:
+                        del self._seen_ids[next(iter(self._seen_ids))]  # the oldest
                     self._orders.append((event.order_id, event.created_at, seen_at, event.total_cents, event.item_count))
                     for item in event.items:
                         self._items.append((event.order_id, item.sku, item.name, item.quantity, item.total_cents))

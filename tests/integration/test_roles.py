@@ -152,3 +152,12 @@ def test_a_stopped_service_cannot_be_restarted(settings):
     assert service.stop() and service.stop()
     with pytest.raises(ServiceError, match="make a new AnalyticsBackend"):
         service.start()
+
+
+def test_analytics_forgets_old_ids_beyond_its_window(settings):
+    write_orders(settings, 12, seed=13)
+    with AnalyticsBackend(settings, keep=5) as analytics:
+        assert wait_for(lambda: analytics.orders_seen == 12)
+        assert len(analytics._seen_ids) == 5
+        frame, _, _ = analytics.frames()
+    assert len(frame) == 5 and analytics.revenue_cents > frame["total_cents"].sum()
