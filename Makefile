@@ -69,6 +69,9 @@ test: setup
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit
 
+browser: setup
+	$(WITH_BROKER) $(PYTEST) tests/browser
+
 notebooks: setup
 	$(WITH_BROKER) $(PYTEST) $(NBVAL_ARGS) notebooks
 

@@ -1,0 +1,232 @@
+"""The control room: sliders and buttons that drive a Lab, and live charts.
+
+The ui talks only to the :class:`~orderlab.lab.Lab` (never to Kafka). A
+:class:`~orderlab.ui.refresher.Refresher` thread samples the lab about once
+a second, renders the charts to PNG with the Agg canvas and assigns the
+bytes to an ``ipywidgets.Image``; widget assignments are thread-safe
+messages to the front end, so nothing is ever printed into a cell.
+Slider and button handlers catch every error and show it as one line in the
+panel: a student moving a slider never gets a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ipywidgets as widgets
+
+from .chartdata import History, Sample, dashboard_data, measured_rate
+from .charts import dashboard_png
+from .logs import capture_logs
+from .refresher import Refresher
+from .tables import counts_line
+
+MAX_RATE = 2000
+MAX_WORKERS = 8
+MAX_LATENCY_MS = 500
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class ControlRoom:
+    """``room = ControlRoom(lab); room.start(); room`` shows the panel and starts everything.
+
+    Sliders: order rate, decline probability, payment latency, transactions
+    workers. Buttons: Start (starts the lab if needed and applies the
+    sliders) and Stop (stops every role). The measured order rate is a label
+    of its own, so a person or a browser test can read it.
+    """
+
+    def __init__(
+        self,
+        lab: Any,
+        *,
+        interval_s: float = 1.0,
+        window_s: float = 60.0,
+        max_rate: int = MAX_RATE,
+        max_workers: int = MAX_WORKERS,
+        chart_size: tuple[float, float] = (10.0, 6.0),
+    ) -> None:
+        self.lab = lab
+        self.window_s = window_s
+        self.chart_size = chart_size
+        self.history = History(maxlen=max(120, int(window_s / interval_s) * 4))
+        self.logs = capture_logs()
+        self.refresher = Refresher(self.refresh_once, interval_s, on_error=self._refresh_failed, name="orderlab-control-room")
+        self.frames = 0
+        self.last_png = b""
+        self._shown_log = self.logs.last(notable_only=True)  # only news after the panel appeared
+
+        slider_style = {"description_width": "150px"}
+        wide = widgets.Layout(width="470px")
+        self.rate = widgets.IntSlider(
+            value=min(int(lab.rate), max_rate), min=0, max=max_rate, step=10, description="order rate (/s)",
+            continuous_update=False, style=slider_style, layout=wide,
+        )
+        self.decline = widgets.FloatSlider(
+            value=lab.controls.rules.decline_probability, min=0.0, max=1.0, step=0.01, description="decline probability",
+            readout_format=".2f", continuous_update=False, style=slider_style, layout=wide,
+        )
+        self.latency = widgets.IntSlider(
+            value=min(int(lab.controls.latency_ms), MAX_LATENCY_MS), min=0, max=MAX_LATENCY_MS, step=5,
+            description="payment latency (ms)", continuous_update=False, style=slider_style, layout=wide,
+        )
+        self.workers = widgets.IntSlider(
+            value=min(max(1, lab.worker_count), max_workers), min=1, max=max_workers, description="transactions workers",
+            continuous_update=False, style=slider_style, layout=wide,
+        )
+        self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop")
+        self.status = widgets.Label(value="stopped: press Start")
+        self.measured = widgets.Label(value="measured: 0 orders/s")
+        self.counters = widgets.Label(value="")
+        self.chart = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="900px"))
+
+        for widget, css in (
+            (self.rate, "orderlab-rate"), (self.decline, "orderlab-decline"), (self.latency, "orderlab-latency"),
+            (self.workers, "orderlab-workers"), (self.start_button, "orderlab-start"), (self.stop_button, "orderlab-stop"),
+            (self.status, "orderlab-status"), (self.measured, "orderlab-measured-rate"), (self.counters, "orderlab-counters"),
+            (self.chart, "orderlab-chart"),
+        ):
+            widget.add_class(css)
+
+        self.rate.observe(lambda change: self._apply("order rate", self._set_rate, change["new"]), names="value")
+        self.decline.observe(lambda change: self._apply("decline probability", lab.set_decline_probability, change["new"]), names="value")
+        self.latency.observe(lambda change: self._apply("payment latency", lab.set_payment_latency_ms, change["new"]), names="value")
+        self.workers.observe(lambda change: self._apply("workers", self._scale, change["new"]), names="value")
+        self.start_button.on_click(lambda _button: self.start())
+        self.stop_button.on_click(lambda _button: self.stop())
+
+        self.widget = widgets.VBox([
+            widgets.HBox([self.start_button, self.stop_button, self.status]),
+            widgets.HBox([widgets.VBox([self.rate, self.latency]), widgets.VBox([self.decline, self.workers])]),
+            widgets.HBox([self.measured, self.counters], layout=widgets.Layout(justify_content="space-between", width="940px")),
+            self.chart,
+        ])
+        self.widget.add_class("orderlab-control-room")
+
+    # -- display -------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # what a saved notebook shows where widgets are not live (GitHub, a closed kernel)
+        bundle["text/plain"] = "Control room: sliders, Start/Stop buttons and live charts (run the notebook to use it)"
+        return bundle
+
+    # -- lifecycle -----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return bool(self.lab.running) and self.refresher.running
+
+    def start(self) -> bool:
+        """Start the lab (if it is not running), apply every slider, start the live charts.
+
+        Returns False (and says why in the panel) when the lab could not start.
+        """
+        try:
+            if not self.lab.running:
+                self.status.value = "starting the four roles..."
+                self.lab.start()
+                self.history.clear()  # counters start again from zero
+            self.lab.set_decline_probability(self.decline.value)
+            self.lab.set_payment_latency_ms(self.latency.value)
+            if self.lab.worker_count != self.workers.value:
+                self.lab.scale_transactions(self.workers.value)
+            self.lab.set_rate(self.rate.value)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, not raised into the cell
+            self.status.value = f"could not start: {_one_line(exc)}"
+            return False
+        self.refresher.start()
+        self.status.value = f"running: orders, {self.lab.worker_count} transactions workers, e-mail, analytics"
+        return True
+
+    def stop(self) -> None:
+        """Stop the live charts and every role; draw a last frame. Idempotent."""
+        self.refresher.stop()
+        if self.lab.running:
+            self.refresher.refresh()  # the last frame, with the counters of the running roles
+        try:
+            self.lab.stop()
+        except Exception as exc:  # noqa: BLE001
+            self.status.value = f"error while stopping: {_one_line(exc)}"
+            return
+        self.status.value = "stopped: press Start to run again"
+
+    # -- knobs ---------------------------------------------------------------------
+    def _set_rate(self, value: int) -> None:
+        if self.lab.running:
+            self.lab.set_rate(value)
+
+    def _scale(self, value: int) -> None:
+        if self.lab.running:
+            self.lab.scale_transactions(value)
+
+    def _apply(self, what: str, action: Callable[[Any], Any], value: Any) -> None:
+        try:
+            action(value)
+        except Exception as exc:  # noqa: BLE001 - a bad value is one line in the panel
+            self.status.value = f"could not set {what} to {value}: {_one_line(exc)}"
+            return
+        if self.lab.running:
+            self.status.value = f"{what} set to {value}"
+
+    def hold(self, seconds: float) -> None:
+        """Let the lab run for ``seconds`` (a lesson's scripted pause; the charts keep refreshing).
+
+        Raises at once if a role fails meanwhile, rather than waiting out the time.
+        """
+        if self.lab.running:
+            self.lab.wait_until(lambda _snapshot: False, seconds, poll_s=0.25)
+
+    # -- one frame -----------------------------------------------------------------
+    def sample(self) -> Sample:
+        snapshot = self.lab.snapshot(with_lag=self.lab.running)
+        sample = Sample(
+            at=snapshot.taken_at,
+            placed=snapshot.placed,
+            confirmed=snapshot.confirmed,
+            declined=snapshot.declined,
+            emails_sent=snapshot.emails_sent,
+            revenue_cents=self.lab.revenue_cents(),
+            lag=dict(snapshot.lag),
+        )
+        self.history.append(sample)
+        self.counters.value = counts_line(snapshot)
+        return sample
+
+    def refresh_once(self) -> None:
+        """Sample the lab, redraw the charts, update the labels (the refresher's work)."""
+        sample = self.sample()
+        data = dashboard_data(self.history.samples(), self.lab.email_latencies(), now=sample.at, window_s=self.window_s)
+        png = dashboard_png(data, size=self.chart_size)
+        self.chart.value = png
+        self.last_png = png
+        self.frames += 1
+        self.measured.value = f"measured: {data.measured_rate:,.0f} orders/s"
+        failures = self.lab.failures() if self.lab.running else {}
+        if failures:
+            self.status.value = "; ".join(f"{name} failed: {_one_line_text(error)}" for name, error in failures.items())
+        else:
+            latest = self.logs.last(notable_only=True)
+            if latest and latest != self._shown_log:
+                self._shown_log = latest
+                self.status.value = f"log: {latest}"
+
+    def measured_rate(self) -> float:
+        return measured_rate(self.history.samples())
+
+    def _refresh_failed(self, exc: BaseException) -> None:
+        self.status.value = f"chart refresh failed: {_one_line(exc)}"
+
+    def png(self) -> bytes:
+        """The latest chart as PNG bytes (drawn now if there is none yet)."""
+        if not self.last_png:
+            self.refresher.refresh()
+        return self.last_png
+
+
+def _one_line_text(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else text
