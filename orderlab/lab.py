@@ -45,6 +45,9 @@ class LabSnapshot:
     confirmed: int
     declined: int
     emails_sent: int
+    # confirmation records the e-mail role has read (a redelivered one is read
+    # but not mailed again), to compare with ``confirmed`` records written
+    confirmations_read: int
     analytics_orders_seen: int
     dead_lettered: int
     replayed: int
@@ -149,6 +152,7 @@ class Lab:
             for service in services:
                 if service is not None:
                     service.stop(timeout)
+            self._retired.extend(self.workers)  # their counters still count in snapshots
             self.workers = []
             if self.producer is not None:
                 self.producer.close(timeout=5)
@@ -313,6 +317,7 @@ class Lab:
             confirmed=self._sum(every_worker, "confirmed"),
             declined=self._sum(every_worker, "declined"),
             emails_sent=email.counters["sent"] if email else 0,
+            confirmations_read=email.counters["consumed"] if email else 0,
             analytics_orders_seen=analytics.orders_seen if analytics else 0,
             dead_lettered=dead,
             replayed=self._sum(every_worker, "replayed"),
@@ -348,7 +353,7 @@ class Lab:
     def wait_for_orders(self, count: int, timeout: float = 30.0, **kwargs: Any) -> LabSnapshot:
         """Wait until ``count`` orders are placed, settled, e-mailed (if confirmed) and seen by analytics."""
         return self.wait_until(
-            lambda s: s.placed >= count and s.settled >= count and s.emails_sent >= s.confirmed
+            lambda s: s.placed >= count and s.settled >= count and s.confirmations_read >= s.confirmed
             and s.analytics_orders_seen >= count,
             timeout,
             **kwargs,

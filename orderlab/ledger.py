@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from typing import Callable, Iterable
@@ -48,23 +49,25 @@ class Ledger:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            self._uri = f"file:{os.path.abspath(path)}"
-        else:
-            # one in-memory database shared by this ledger's threads
-            self._uri = f"file:orderlab-ledger-{id(self)}?mode=memory&cache=shared"
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if path == ":memory:":
+            # A throw-away ledger. Not SQLite's shared-cache memory database:
+            # its table locks fail at once ("database table is locked") when
+            # several workers write; a temporary file waits on the lock instead.
+            self._scratch = tempfile.TemporaryDirectory(prefix="orderlab-ledger-")
+            path = os.path.join(self._scratch.name, "ledger.db")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._uri = f"file:{os.path.abspath(path)}"
         self._local = threading.local()
-        self._keepalive = self._connect()  # keeps a shared in-memory database alive
+        self._keepalive = self._connect()
         self._keepalive.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
-        if self.path != ":memory:":
-            connection.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a process crash; only an OS crash can
-            # lose the last transactions, which Kafka would then redeliver.
-            connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash; only an OS crash can
+        # lose the last transactions, which Kafka would then redeliver.
+        connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 
     @property
@@ -80,6 +83,8 @@ class Ledger:
             connection.close()
             self._local.connection = None
         self._keepalive.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     # -- payments ------------------------------------------------------------
     def settle(self, orders: Iterable[Order], decide: Callable[[Order], PaymentResult]) -> list[tuple[PaymentResult, bool]]:
@@ -88,19 +93,33 @@ class Ledger:
         ``replayed`` is True when the ledger already had a payment for that
         order id (a redelivered record): its earlier result is returned and
         nothing is charged.
+
+        The decisions, which wait for the (simulated) card network, are made
+        before the write transaction, so several workers wait in parallel
+        instead of queueing behind one database lock. The write transaction
+        then looks again: an order another worker paid meanwhile is returned
+        as replayed and its fresh decision is dropped, never charged.
         """
+        batch = list(orders)
         db = self._db
+        pending: dict[str, Order] = {}
+        for order in batch:
+            if order.order_id not in pending and db.execute(
+                "SELECT 1 FROM payments WHERE order_id = ?", (order.order_id,)
+            ).fetchone() is None:
+                pending[order.order_id] = order
+        decided = {order_id: decide(order) for order_id, order in pending.items()}
         results: list[tuple[PaymentResult, bool]] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for order in orders:
+            for order in batch:
                 row = db.execute(
                     "SELECT approved, reason, payment_id, processed_at FROM payments WHERE order_id = ?", (order.order_id,)
                 ).fetchone()
                 if row is not None:
                     results.append((PaymentResult(order.order_id, bool(row[0]), row[1], row[2], row[3]), True))
                     continue
-                result = decide(order)
+                result = decided.get(order.order_id) or decide(order)
                 db.execute(
                     "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)",
                     (order.order_id, int(result.approved), result.reason, result.payment_id, order.total_cents, result.processed_at),
@@ -128,10 +147,35 @@ class Ledger:
     def emailed(self, order_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM emails WHERE order_id = ?", (order_id,)).fetchone() is not None
 
+    def emailed_among(self, order_ids: Iterable[str]) -> set[str]:
+        """The ids among ``order_ids`` that already have an e-mail: one query per 500 ids, not one per id."""
+        wanted = list(dict.fromkeys(order_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(order_id for (order_id,) in self._db.execute(f"SELECT order_id FROM emails WHERE order_id IN ({marks})", chunk))
+        return found
+
     def record_email(self, order_id: str, message_id: str) -> None:
         self._db.execute(
             "INSERT OR IGNORE INTO emails VALUES (?, ?, ?)", (order_id, message_id, time.time())
         )
+
+    def record_emails(self, sent: Iterable[tuple[str, str]]) -> None:
+        """Record several sent e-mails ``(order_id, message_id)`` in one transaction (one WAL write, not one each)."""
+        now = time.time()
+        rows = [(order_id, message_id, now) for order_id, message_id in sent]
+        if not rows:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR IGNORE INTO emails VALUES (?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def emailed_ids(self) -> list[str]:
         return [order_id for (order_id,) in self._db.execute("SELECT order_id FROM emails")]

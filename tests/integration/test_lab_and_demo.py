@@ -96,3 +96,10 @@ def test_bad_environment_value_is_one_line(monkeypatch, capsys):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "nonsense")
     assert main(["demo", "--orders", "1"]) == 2
     assert "is not host:port" in capsys.readouterr().err
+
+
+def test_counters_survive_stop(settings):
+    with Lab(settings, rate=200, workers=1, limit=40) as lab:
+        lab.wait_for_orders(40, timeout=30)
+    after = lab.snapshot(with_lag=False)
+    assert after.placed == 40 and after.settled == 40 and after.confirmations_read == after.confirmed

@@ -76,3 +76,25 @@ def test_failed_settle_rolls_back(tmp_path):
     with pytest.raises(RuntimeError):
         ledger.settle([order("a"), order("b")], explode)
     assert ledger.charge_count() == 0
+
+
+def test_memory_ledger_takes_writes_from_several_threads():
+    import threading
+
+    ledger = Ledger(":memory:")
+    errors = []
+
+    def pay(prefix):
+        try:
+            for n in range(20):
+                ledger.settle([order(f"{prefix}-{n}")], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
+        except Exception as exc:  # noqa: BLE001 - collected for the assert
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pay, args=(p,)) for p in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and ledger.charge_count() == 80
+    ledger.close()
