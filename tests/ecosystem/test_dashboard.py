@@ -29,7 +29,7 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "05_control_room.ipynb"
+NOTEBOOK = ROOT / "dashboards" / "control_room.ipynb"
 VOILA = Path(sys.executable).parent / "voila"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
