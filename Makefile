@@ -7,6 +7,8 @@ ORDERLAB := $(VENV)/bin/orderlab
 STAMP := $(VENV)/.installed-stamp
 KAFKA_BOOTSTRAP_SERVERS ?= localhost:9092
 LAB_PORT ?= 8888
+# Jupyter refuses to run as root without this (containers, CI machines)
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 export ORDERLAB_CACHE_DIR ?= $(HOME)/.cache/orderlab
 
 .PHONY: setup jars lab broker-up broker-down test test-unit notebooks browser bench chaos dashboard clean help
@@ -46,7 +48,7 @@ broker-down:
 	else $(ORDERLAB) broker stop --port $${KAFKA_BOOTSTRAP_SERVERS##*:}; fi
 
 lab: broker-up
-	KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BOOTSTRAP_SERVERS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) --ServerApp.ip=127.0.0.1
+	KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BOOTSTRAP_SERVERS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) --ServerApp.ip=127.0.0.1 $(AS_ROOT)
 
 # The presenter view: the control room alone as a page, no code (a projector in class).
 DASHBOARD_PORT ?= 8866
