@@ -214,12 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
     topics.set_defaults(func=cmd_topics)
 
-    for extra in ("bench", "chaos"):
-        try:
-            module = __import__(f"orderlab.{extra}", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(commands)
+    from .bench import add_parser as add_bench_parser
+    from .chaos import add_parser as add_chaos_parser
+
+    add_bench_parser(commands)
+    add_chaos_parser(commands)
     return parser
 
 

@@ -127,29 +127,37 @@ def make_consumer(settings: Settings, group_id: str | None, *topics: str, **over
     config.update(overrides)
     consumer = _connect(settings, KafkaConsumer, config)
     if topics:
+        consumer.subscribe(list(topics))
         if group_id is not None:
             await_topic_metadata(consumer, topics, settings.connect_timeout_s)
-        consumer.subscribe(list(topics))
     return consumer
 
 
 def await_topic_metadata(consumer: KafkaConsumer, topics: tuple[str, ...] | list[str], timeout_s: float) -> bool:
-    """Wait (bounded) until ``consumer`` knows the partitions of every topic; True when it does.
+    """After ``subscribe``, before the first poll: wait (bounded) until the consumer knows every topic's partitions.
 
-    A topic created a moment ago may not be in the broker's metadata yet. A
-    group whose leader assigns partitions in that moment gets nothing for
-    it ("No partition metadata for topic"), and kafka-python 3.0 can then
-    stay in that rebalance for as long as the session timeout, or longer, a
-    consumer thread spinning meanwhile. Knowing the partitions before
-    subscribing keeps the first join complete.
+    A topic created a moment ago may not be in the metadata yet. A group
+    whose leader assigns partitions in that moment gets nothing for it ("No
+    partition metadata for topic"), and kafka-python 3.0 can then stay in
+    that rebalance for the session timeout or longer, a consumer thread
+    spinning meanwhile. The subscription's own metadata request (made in the
+    background) answers within a fraction of a second; the group is joined
+    only at the first poll, so it joins knowing every partition.
     """
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)  # kafka-python 3.0's metadata cache
+
+    def known(topic: str) -> bool:
+        if cluster is not None:
+            return bool(cluster.partitions_for_topic(topic))
+        return bool(consumer.partitions_for_topic(topic))  # asks for every topic's metadata: slower, same answer
+
     deadline = time.monotonic() + timeout_s
     while True:
-        if all(consumer.partitions_for_topic(topic) for topic in topics):
+        if all(known(topic) for topic in topics):
             return True
         if time.monotonic() >= deadline:
             return False  # let the group join anyway; kafka-python retries
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:

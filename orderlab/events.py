@@ -9,9 +9,15 @@ dead-letter topic's headers.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
+
+try:  # optional: about five times faster than the standard library, same JSON
+    import orjson
+except ImportError:  # pragma: no cover - exercised when orjson is not installed
+    orjson = None  # type: ignore[assignment]
 
 CURRENCIES = ("EUR", "USD", "GBP")
 # Customers' addresses must be at a reserved domain (RFC 2606), so the demo can
@@ -128,7 +134,7 @@ def validate_order(order: Order) -> None:
         raise EventError(
             f"order {order.order_id}: total_cents {order.total_cents} does not match its items ({expected})"
         )
-    if not isinstance(order.created_at, (int, float)) or order.created_at <= 0:
+    if not isinstance(order.created_at, (int, float)) or not 0 < order.created_at < math.inf:  # also refuses NaN
         raise EventError(f"order {order.order_id}: created_at must be a positive unix time")
 
 
@@ -162,8 +168,25 @@ def _order_dict(order: Order) -> dict[str, Any]:
     }
 
 
-def _dumps(payload: dict[str, Any]) -> bytes:
+def _std_dumps(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _std_loads(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+if orjson is not None:
+    def _dumps(payload: dict[str, Any]) -> bytes:
+        try:
+            return orjson.dumps(payload)
+        except TypeError:  # an integer beyond 64 bits: the standard library writes it exactly
+            return _std_dumps(payload)
+
+    _fast_loads: Callable[[bytes], Any] = orjson.loads
+else:  # pragma: no cover
+    _dumps = _std_dumps
+    _fast_loads = _std_loads
 
 
 def encode_order(order: Order) -> bytes:
@@ -178,16 +201,36 @@ def encode_declined(record: DeclinedOrder) -> bytes:
     return _dumps({"order": _order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at})
 
 
-def _loads(raw: bytes | None) -> dict[str, Any]:
+def _loads(raw: bytes | None, parse: Callable[[bytes], Any] = _std_loads) -> dict[str, Any]:
     if raw is None:
         raise EventError("record has no value")
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = parse(raw)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError, orjson's too
         raise EventError(f"not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise EventError(f"expected a JSON object, got {type(payload).__name__}")
     return payload
+
+
+def _decoding(build: Callable[[dict[str, Any]], Any]) -> Callable[[bytes | None], Any]:
+    """A decoder that parses with orjson and, for any record it would refuse, decides with the standard library.
+
+    orjson and ``json`` disagree only on odd input (NaN literals, lone
+    surrogates, integers beyond 64 bits, which orjson reads as floats); a
+    record that fails on the fast path is parsed again the standard way, so
+    what is accepted, and every error message, stay exactly as they were.
+    """
+    if _fast_loads is _std_loads:  # pragma: no cover - no orjson
+        return lambda raw: build(_loads(raw))
+
+    def decode(raw: bytes | None) -> Any:
+        try:
+            return build(_loads(raw, _fast_loads))
+        except EventError:
+            return build(_loads(raw))
+
+    return decode
 
 
 def _field(payload: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str = "order") -> Any:
@@ -200,6 +243,31 @@ def _field(payload: dict[str, Any], name: str, kind: type | tuple[type, ...], wh
 
 
 def order_from_dict(payload: dict[str, Any]) -> Order:
+    """An :class:`Order` from decoded JSON, validated; :class:`EventError` says what is wrong.
+
+    Well-formed input takes a short path of exact type tests; anything else
+    (a missing field, a wrong type, a bool for an int) goes the long way,
+    which finds the first problem and words the error.
+    """
+    try:
+        raw_items = payload["items"]
+        if type(raw_items) is list and all(type(raw) is dict for raw in raw_items):
+            items = tuple(
+                LineItem(raw["sku"], raw["name"], raw["quantity"], raw["unit_price_cents"]) for raw in raw_items
+            )
+            if all(type(i.sku) is str and type(i.name) is str and type(i.quantity) is int and type(i.unit_price_cents) is int
+                   for i in items):
+                order_id, customer_id, email = payload["order_id"], payload["customer_id"], payload["customer_email"]
+                total, currency, created = payload["total_cents"], payload["currency"], payload["created_at"]
+                if (type(order_id) is str and type(customer_id) is str and type(email) is str and type(total) is int
+                        and type(currency) is str and (type(created) is float or type(created) is int)):
+                    return Order(order_id, customer_id, email, items, total, currency, float(created))
+    except KeyError:
+        pass
+    return _order_from_dict_checked(payload)
+
+
+def _order_from_dict_checked(payload: dict[str, Any]) -> Order:
     raw_items = _field(payload, "items", list)
     items = []
     for raw in raw_items:
@@ -224,12 +292,7 @@ def order_from_dict(payload: dict[str, Any]) -> Order:
     )
 
 
-def decode_order(raw: bytes | None) -> Order:
-    return order_from_dict(_loads(raw))
-
-
-def decode_confirmed(raw: bytes | None) -> ConfirmedOrder:
-    payload = _loads(raw)
+def _confirmed_from_dict(payload: dict[str, Any]) -> ConfirmedOrder:
     return ConfirmedOrder(
         order=order_from_dict(_field(payload, "order", dict, "confirmed order")),
         payment_id=_field(payload, "payment_id", str, "confirmed order"),
@@ -237,10 +300,26 @@ def decode_confirmed(raw: bytes | None) -> ConfirmedOrder:
     )
 
 
-def decode_declined(raw: bytes | None) -> DeclinedOrder:
-    payload = _loads(raw)
+def _declined_from_dict(payload: dict[str, Any]) -> DeclinedOrder:
     return DeclinedOrder(
         order=order_from_dict(_field(payload, "order", dict, "declined order")),
         reason=_field(payload, "reason", str, "declined order"),
         declined_at=float(_field(payload, "declined_at", (int, float), "declined order")),
     )
+
+
+_decode_order = _decoding(order_from_dict)
+_decode_confirmed = _decoding(_confirmed_from_dict)
+_decode_declined = _decoding(_declined_from_dict)
+
+
+def decode_order(raw: bytes | None) -> Order:
+    return _decode_order(raw)
+
+
+def decode_confirmed(raw: bytes | None) -> ConfirmedOrder:
+    return _decode_confirmed(raw)
+
+
+def decode_declined(raw: bytes | None) -> DeclinedOrder:
+    return _decode_declined(raw)

@@ -1,0 +1,66 @@
+"""``orderlab bench``: how fast the pipeline runs, measured against what Kafka alone allows.
+
+One run on the broker it is pointed at measures the ceiling (the pipeline's
+Kafka work with no application code), the pipeline's sustained throughput,
+order → e-mail latency at two rates, the generator's rate accuracy and the
+control room's chart refresh rate, and compares them with the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .report import TARGETS, BenchReport, format_table
+
+__all__ = ["BenchReport", "TARGETS", "add_parser", "cmd_bench", "format_table"]
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--orders must be a whole number, got {text!r}") from None
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"--orders must be at least 100, got {value}")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``bench`` subcommand to the ``orderlab`` parser."""
+    bench = subparsers.add_parser(
+        "bench", help="measure throughput, latency, rate accuracy and chart refresh against the Kafka-only ceiling",
+        description="Measure on the broker it is pointed at, in one run: the ceiling (plain kafka-python doing the "
+                    "pipeline's Kafka work), the pipeline's sustained throughput, order-to-e-mail latency at 100 and "
+                    "1000 orders/s, rate accuracy, and the control room's chart refresh rate.",
+    )
+    bench.add_argument("--bootstrap-servers", metavar="HOST:PORT",
+                       help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
+    bench.add_argument("--orders", type=_count, default=None, help="orders for the ceiling and pipeline runs (default 20000; 300 with --quick)")
+    bench.add_argument("--workers", type=int, choices=range(1, 9), default=2, metavar="1-8", help="transactions workers (default 2)")
+    bench.add_argument("--quick", action="store_true", help="a tiny load and short windows: checks that the bench works, not how fast")
+    bench.add_argument("--plot", metavar="PNG", default=None, help="also draw the figures to this PNG file")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..cli import settings_from
+    from .runner import BenchPlan, run_bench
+
+    settings = settings_from(args)
+    plan = BenchPlan.tiny() if args.quick else BenchPlan.standard()
+    if args.orders is not None:
+        plan = plan.with_orders(args.orders)
+    plan = plan.with_workers(args.workers)
+    report = run_bench(settings, plan, show_progress=not args.json)
+    if args.plot:
+        from .plot import save_plot
+
+        save_plot(report, args.plot)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(format_table(report))
+    return 0

@@ -1,0 +1,71 @@
+"""The bench's figure for the README: throughput against the ceiling, and latency percentiles per rate."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .report import TARGETS, BenchReport
+
+
+def bench_figure(report: BenchReport):
+    """Three small panels: completions over time, throughput bars, latency p50/p99 per rate."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(12, 3.6))
+    figure.subplots_adjust(left=0.07, right=0.99, top=0.84, bottom=0.15, wspace=0.3)
+    timeline_ax, throughput_ax, latency_ax = figure.subplots(1, 3)
+
+    for label, result, colour in (("ceiling (Kafka only)", report.ceiling, "#7f7f7f"), ("pipeline", report.pipeline, "#1f77b4")):
+        times = [t for t, _ in result.timeline]
+        done = [d for _, d in result.timeline]
+        timeline_ax.plot(times, done, label=label, color=colour, linewidth=1.8)
+    timeline_ax.set_title(f"{report.pipeline.orders:,} orders, all at once", fontsize=10)
+    timeline_ax.set_xlabel("seconds")
+    timeline_ax.set_ylabel("orders done")
+    timeline_ax.grid(True, alpha=0.3)
+    timeline_ax.legend(fontsize=8, loc="lower right")
+
+    names = ["ceiling", "pipeline"]
+    values = [report.ceiling.orders_per_s, report.pipeline.orders_per_s]
+    throughput_ax.bar(names, [0 if math.isnan(v) else v for v in values], color=["#7f7f7f", "#1f77b4"])
+    bound = TARGETS["pipeline_vs_ceiling"][1]
+    if math.isfinite(report.ceiling.orders_per_s):
+        throughput_ax.axhline(bound * report.ceiling.orders_per_s, color="#d62728", linestyle="--", linewidth=1,
+                              label=f"target: {bound:g} × ceiling")
+        throughput_ax.legend(fontsize=8)
+    throughput_ax.set_title(f"sustained orders/s\n(pipeline / ceiling = {report.pipeline_vs_ceiling:.2f})", fontsize=10)
+    throughput_ax.grid(True, axis="y", alpha=0.3)
+
+    windows = report.latency_windows()
+    rates = list(windows)
+    positions = range(len(rates))
+    p50 = [windows[r].latency(50) for r in rates]
+    p99 = [windows[r].latency(99) for r in rates]
+    latency_ax.bar([p - 0.2 for p in positions], p50, width=0.4, label="p50", color="#ff7f0e")
+    latency_ax.bar([p + 0.2 for p in positions], p99, width=0.4, label="p99", color="#d62728")
+    for position, rate in zip(positions, rates):
+        target = TARGETS.get(f"latency_p99_ms_at_{rate}")
+        if target is not None:
+            latency_ax.hlines(target[1], position - 0.45, position + 0.45, colors="black", linestyles="--", linewidth=1)
+    latency_ax.set_xticks(list(positions), [f"{r}/s" for r in rates])
+    latency_ax.set_yscale("log")
+    latency_ax.set_title("order → e-mail latency (ms)\n(dashes: p99 targets)", fontsize=10)
+    latency_ax.grid(True, axis="y", alpha=0.3)
+    latency_ax.legend(fontsize=8)
+    figure.suptitle(
+        f"orderlab bench: {report.machine.get('cpus')} CPUs, Python {report.machine.get('python')}, "
+        f"kafka-python {report.machine.get('kafka_python')}, load {report.machine.get('load_before', '?')}", fontsize=10,
+    )
+    return figure
+
+
+def save_plot(report: BenchReport, path: str | Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = bench_figure(report)
+    FigureCanvasAgg(figure)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format="png", dpi=100)
+    return target

@@ -1,0 +1,55 @@
+"""``orderlab bench`` on a real broker, on a tiny load: it runs and reports sane numbers.
+
+No figure is held to a target here (the machine running the tests is
+shared and its speed unknown); the targets live in the bench's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from orderlab.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("ORDERLAB_DB_URL", f"sqlite:///{tmp_path}/ledger.db")
+    plot = tmp_path / "bench.png"
+    code = main(["bench", "--quick", "--json", "--plot", str(plot)])
+    out = capsys.readouterr().out
+    assert code == 0
+    report = json.loads(out)
+
+    assert report["ceiling_orders_per_s"] > 0 and report["pipeline_orders_per_s"] > 0
+    assert report["pipeline_vs_ceiling"] == pytest.approx(report["pipeline_orders_per_s"] / report["ceiling_orders_per_s"], rel=0.01)
+    assert report["ceiling"]["completed"] == report["ceiling"]["orders"]
+    assert report["pipeline"]["completed"] == report["pipeline"]["orders"]
+
+    assert set(report["latency_ms"]) == {"100", "1000"}
+    for rate, figures in report["latency_ms"].items():
+        assert figures["samples"] > 0, rate
+        assert 0 < figures["p50"] <= figures["p99"], rate
+
+    assert set(report["rates"]) == {"10", "100", "1000", "2000"}
+    for rate, figures in report["rates"].items():
+        assert figures["achieved"] > 0, rate
+    assert report["rate_error_pct"] == max(figures["error_pct"] for figures in report["rates"].values())
+    assert math.isfinite(report["rate_error_pct"]) and report["rate_error_pct"] >= 0
+
+    assert report["dashboard"] is not None and "error" not in report["dashboard"], report["dashboard"]
+    assert report["dashboard_hz"] >= 0 and report["dashboard"]["rate"] == 2000
+
+    assert set(report["targets"]) == {"pipeline_vs_ceiling", "latency_p99_ms_at_100", "latency_p99_ms_at_1000", "rate_error_pct", "dashboard_hz"}
+    assert report["all_targets_met"] == all(t["met"] for t in report["targets"].values())
+    assert report["machine"]["cpus"] >= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_refuses_a_tiny_order_count_in_one_line(capsys):
+    assert main(["bench", "--orders", "5"]) == 2
+    assert "--orders must be at least 100" in capsys.readouterr().err
