@@ -5,10 +5,9 @@ and a fenced zombie worker that stops instead of writing."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from kafka.errors import KafkaError
@@ -25,17 +24,10 @@ from orderlab.services import PaymentControls, TransactionsBackend
 from orderlab.services.transactions import WorkerFenced
 from orderlab.settings import Settings
 from orderlab.topics import ensure_topics
+from waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def place(settings: Settings, count: int, seed: int) -> list[str]:

@@ -15,17 +15,10 @@ from orderlab.mailcatcher import MailCatcher
 from orderlab.reconcile import read_topic_keys, read_topic_records
 from orderlab.services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, ServiceError, TransactionsBackend
 from orderlab.topics import ensure_topics
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-
-def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def write_orders(settings, count, seed, extra=()):
