@@ -99,6 +99,9 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
         "max_in_flight_requests_per_connection": 5,
         "request_timeout_ms": 15_000,
         "max_block_ms": int(settings.connect_timeout_s * 1000),
+        # kafka-python keeps its own metrics (sensors updated on every request and
+        # record); orderlab never reads them, and they cost CPU in the busiest threads
+        "metrics_enabled": False,
     }
     if transactional_id is not None:
         config["transactional_id"] = transactional_id
@@ -123,6 +126,9 @@ def make_consumer(settings: Settings, group_id: str | None, *topics: str, **over
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 1_000,
         "request_timeout_ms": 30_000,
+        # kafka-python keeps its own metrics (sensors updated on every request and
+        # record); orderlab never reads them, and they cost CPU in the busiest threads
+        "metrics_enabled": False,
     }
     config.update(overrides)
     consumer = _connect(settings, KafkaConsumer, config)
