@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import metadata
-from typing import Any
+from typing import Any, Iterator
+
+from kafka.errors import KafkaError
 
 from ..clients import check_broker
 from ..lab import new_run_suffix
 from ..progress import ProgressBar
 from ..settings import Settings
+from ..topics import delete_topics
 from .ceiling import run_ceiling
 from .dashboard import measure_dashboard
 from .paced import Step, run_paced
 from .pipeline import run_pipeline
 from .report import BenchReport
+
+log = logging.getLogger(__name__)
 
 TOP_SLIDER_RATE = 2000  # the control room's rate slider ends here
 
@@ -127,6 +134,23 @@ class _PhasedBar:
             self._bar.close()
 
 
+@contextmanager
+def _own_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
+    """Settings with topics of a run's own, deleted when the phase ends.
+
+    A broker that keeps every run's topics slows down for everyone: each
+    metadata answer lists them all and the broker tends their partitions.
+    """
+    own = settings.with_(topic_suffix=new_run_suffix(prefix))
+    try:
+        yield own
+    finally:
+        try:
+            delete_topics(own)
+        except (KafkaError, OSError) as exc:  # the figures stand; only the clean-up failed
+            log.warning("bench: could not delete the topics of %s: %s", own.topic_suffix, exc)
+
+
 def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = False) -> BenchReport:
     """Every measurement, in one run, each on topics of its own."""
     check_broker(settings)
@@ -139,19 +163,22 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
     bar = _PhasedBar(weights, show_progress)
     try:
         base = settings.with_(topic_suffix=settings.topic_suffix or "")
-        ceiling = run_ceiling(
-            base.with_(topic_suffix=new_run_suffix("bench-ceiling")), plan.orders, relays=plan.workers,
-            progress=lambda done: bar.update("ceiling", done / plan.orders),
-        )
-        pipeline = run_pipeline(
-            base.with_(topic_suffix=new_run_suffix("bench-pipeline")), plan.orders, workers=plan.workers,
-            progress=lambda done: bar.update("pipeline", done / plan.orders),
-        )
-        paced = run_paced(
-            base.with_(topic_suffix=new_run_suffix("bench-paced")), plan.steps, workers=plan.workers,
-            drain_timeout_s=plan.drain_timeout_s, dashboard=measure_dashboard,
-            progress=lambda index, fraction: bar.update(step_names[index], fraction),
-        )
+        with _own_topics(base, "bench-ceiling") as ceiling_settings:
+            ceiling = run_ceiling(
+                ceiling_settings, plan.orders, relays=plan.workers,
+                progress=lambda done: bar.update("ceiling", done / plan.orders),
+            )
+        with _own_topics(base, "bench-pipeline") as pipeline_settings:
+            pipeline = run_pipeline(
+                pipeline_settings, plan.orders, workers=plan.workers,
+                progress=lambda done: bar.update("pipeline", done / plan.orders),
+            )
+        with _own_topics(base, "bench-paced") as paced_settings:
+            paced = run_paced(
+                paced_settings, plan.steps, workers=plan.workers,
+                drain_timeout_s=plan.drain_timeout_s, dashboard=measure_dashboard,
+                progress=lambda index, fraction: bar.update(step_names[index], fraction),
+            )
     finally:
         bar.close()
     machine["load_after"] = _load()

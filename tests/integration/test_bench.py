@@ -12,6 +12,9 @@ import math
 import pytest
 
 from orderlab.cli import main
+from orderlab.clients import make_admin
+from orderlab.settings import Settings
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -20,6 +23,7 @@ def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, cap
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("ORDERLAB_DB_URL", f"sqlite:///{tmp_path}/ledger.db")
     plot = tmp_path / "bench.png"
+    topics_before = _topics(kafka_bootstrap)
     code = main(["bench", "--quick", "--json", "--plot", str(plot)])
     out = capsys.readouterr().out
     assert code == 0
@@ -48,6 +52,17 @@ def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, cap
     assert report["all_targets_met"] == all(t["met"] for t in report["targets"].values())
     assert report["machine"]["cpus"] >= 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # every phase ran on topics of its own and deleted them afterwards
+    left = lambda: {name for name in _topics(kafka_bootstrap) - topics_before if "-bench-" in name}  # noqa: E731
+    assert wait_for(lambda: not left(), timeout=15), left()
+
+
+def _topics(bootstrap: str) -> set[str]:
+    admin = make_admin(Settings(bootstrap_servers=bootstrap))
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
 
 
 def test_bench_refuses_a_tiny_order_count_in_one_line(capsys):
