@@ -16,7 +16,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 
 from .chartdata import History, Sample, dashboard_data, measured_rate
-from .charts import dashboard_png
+from .charts import DashboardChart
 from .logs import capture_logs
 from .refresher import Refresher
 from .tables import counts_line
@@ -53,6 +53,7 @@ class ControlRoom:
         self.lab = lab
         self.window_s = window_s
         self.chart_size = chart_size
+        self.dashboard = DashboardChart(chart_size)  # built once, redrawn every frame
         self.history = History(maxlen=max(120, int(window_s / interval_s) * 4))
         self.logs = capture_logs()
         self.refresher = Refresher(self.refresh_once, interval_s, on_error=self._refresh_failed, name="orderlab-control-room")
@@ -200,7 +201,7 @@ class ControlRoom:
         """Sample the lab, redraw the charts, update the labels (the refresher's work)."""
         sample = self.sample()
         data = dashboard_data(self.history.samples(), self.lab.email_latencies(), now=sample.at, window_s=self.window_s)
-        png = dashboard_png(data, size=self.chart_size)
+        png = self.dashboard.render(data)
         self.chart.value = png
         self.last_png = png
         self.frames += 1

@@ -15,6 +15,7 @@ import pytest
 from orderlab.services.transactions import PaymentControls
 from orderlab.ui import ControlRoom, OrderForm, Refresher, Sample, dashboard_data, dashboard_png, in_test_mode, order_payload, pick
 from orderlab.ui.chartdata import History, latency_percentiles, lag, measured_rate, rates, short_group_name
+from orderlab.ui.charts import DashboardChart
 from orderlab.ui.forms import FormError
 from orderlab.ui.logs import LogBuffer
 from orderlab.ui.tables import dead_letters_table, emails_table, lag_table, roles_table
@@ -103,6 +104,63 @@ def test_dashboard_png_renders_every_panel_even_without_data():
     empty = dashboard_png(dashboard_data([], [], now=0.0))
     assert empty.startswith(PNG_MAGIC)
     assert empty != png
+
+
+def with_lag(history: list[Sample], lag: dict[str, int]) -> list[Sample]:
+    return [Sample(s.at, s.placed, s.confirmed, revenue_cents=s.revenue_cents, lag=lag) for s in history]
+
+
+def test_dashboard_chart_redraws_with_new_data_and_matches_a_fresh_chart():
+    chart = DashboardChart()
+    first = dashboard_data(samples(10), [], now=1009.0)
+    later = dashboard_data(samples(30, per_s=300), [(1000.0 + i, 1000.2 + i) for i in range(29)], now=1029.0)
+    one, two = chart.render(first), chart.render(later)
+    assert one.startswith(PNG_MAGIC) and two.startswith(PNG_MAGIC) and one != two
+    assert two == DashboardChart().render(later)  # nothing of the first frame is left over
+    assert chart.render(first) == one
+
+
+def test_dashboard_chart_follows_the_data_in_titles_and_y_limits():
+    chart = DashboardChart()
+    chart.render(dashboard_data(samples(10, per_s=300), [], now=1009.0))
+    assert chart.orders.title.get_text() == "orders per second (measured 300/s)"
+    low, high = chart.orders.axes.get_ylim()
+    assert low == 0 and 300 < high < 400
+    chart.render(dashboard_data(samples(10, per_s=1000), [], now=1009.0))
+    assert chart.orders.title.get_text() == "orders per second (measured 1,000/s)"
+    assert 1000 < chart.orders.axes.get_ylim()[1] < 1200
+    assert chart.revenue.axes.get_ylim() == (0.0, 52.5)  # 50 EUR a second, and a little room above
+
+
+def test_dashboard_chart_gives_a_group_that_appears_later_a_line_and_a_legend_entry():
+    chart = DashboardChart()
+    early = with_lag(samples(5), {"orderlab-transactions-x": 7})
+    chart.render(dashboard_data(early, [], now=1004.0))
+    assert list(chart.lag.lines) == ["transactions"] and chart.lag.axes.get_legend() is None  # one line: no legend
+    both = early + with_lag(samples(5, start=1005.0), {"orderlab-transactions-x": 7, "orderlab-email-x": 40})
+    frame = chart.render(dashboard_data(both, [], now=1009.0))
+    assert list(chart.lag.lines) == ["transactions", "email"]
+    email = chart.lag.lines["email"]
+    assert email.get_visible() and list(email.get_ydata()[5:]) == [40.0] * 5
+    assert all(math.isnan(y) for y in email.get_ydata()[:5])  # not measured yet: a gap, not a zero
+    assert [text.get_text() for text in chart.lag.axes.get_legend().get_texts()] == ["transactions", "email"]
+    assert chart.lag.axes.get_ylim()[1] > 40
+    assert frame == DashboardChart().render(dashboard_data(both, [], now=1009.0))
+
+
+def test_dashboard_chart_empty_notes_show_and_hide():
+    chart = DashboardChart()
+    panels = (chart.orders, chart.revenue, chart.latency, chart.lag)
+    chart.render(dashboard_data([], [], now=0.0))
+    assert [panel.note.get_visible() for panel in panels] == [True] * 4
+    assert chart.lag.note.get_text() == "no lag measured yet"
+    chart.render(dashboard_data(samples(5), [], now=1004.0))
+    assert [panel.note.get_visible() for panel in panels] == [False, False, True, False]
+    chart.render(dashboard_data(samples(5), [(1003.0, 1003.5)], now=1004.0))
+    assert not chart.latency.note.get_visible()
+    chart.render(dashboard_data([], [], now=2000.0))
+    assert [panel.note.get_visible() for panel in panels] == [True] * 4
+    assert not any(line.get_visible() for line in chart.lag.lines.values())
 
 
 # -- test mode ----------------------------------------------------------------------------
