@@ -109,6 +109,19 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
     return _connect(settings, KafkaProducer, config)
 
 
+# A consumer role sends a batch's output and at once waits for the acks
+# before it commits: records lingering in the producer then only hold that
+# wait up (twice per order, at the transactions and the e-mail hop). The
+# batch itself is the batch: while the role appends it the sender thread
+# waits for the GIL, so it goes out in one request or a few anyway.
+REPLY_LINGER_MS = 0
+
+
+def make_reply_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """A producer for roles that wait for the acks of what they send right away (see ``REPLY_LINGER_MS``)."""
+    return make_producer(settings, **{"linger_ms": REPLY_LINGER_MS, **overrides})
+
+
 def make_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> KafkaConsumer:
     """A consumer that commits only when told to (after the work is done).
 

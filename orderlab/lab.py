@@ -20,7 +20,7 @@ from typing import Any, Callable
 from kafka import KafkaProducer
 
 from . import topics as topic_admin
-from .clients import check_broker, make_producer
+from .clients import check_broker, make_producer, make_reply_producer
 from .dlq import parse_dead_letter
 from .lag import LagMeter
 from .ledger import Ledger
@@ -90,7 +90,8 @@ class Lab:
         self._own_ledger = ledger is None
         self.ledger = ledger
         self.catcher: MailCatcher | None = None
-        self.producer: KafkaProducer | None = None
+        self.producer: KafkaProducer | None = None  # the order source's (it lingers, to batch orders)
+        self.reply_producer: KafkaProducer | None = None  # the consumer roles' (see clients.REPLY_LINGER_MS)
         self.orders: OrdersBackend | None = None
         self.email: EmailNotifier | None = None
         self.analytics: AnalyticsBackend | None = None
@@ -119,11 +120,12 @@ class Lab:
             if not smtp_host:
                 self.catcher = MailCatcher().start()
                 smtp_host, smtp_port = self.catcher.host, self.catcher.port
-            self.producer = make_producer(self.settings)
             try:
-                self.analytics = AnalyticsBackend(self.settings, producer=self.producer, consumer_config=self.consumer_config)
+                self.producer = make_producer(self.settings)
+                self.reply_producer = make_reply_producer(self.settings)
+                self.analytics = AnalyticsBackend(self.settings, producer=self.reply_producer, consumer_config=self.consumer_config)
                 self.email = EmailNotifier(
-                    self.settings, self.ledger, smtp_host=smtp_host, smtp_port=smtp_port, producer=self.producer,
+                    self.settings, self.ledger, smtp_host=smtp_host, smtp_port=smtp_port, producer=self.reply_producer,
                     consumer_config=self.consumer_config,
                 )
                 self.orders = OrdersBackend(self.settings, rate=0, limit=self._limit, producer=self.producer)
@@ -154,9 +156,10 @@ class Lab:
                     service.stop(timeout)
             self._retired.extend(self.workers)  # their counters still count in snapshots
             self.workers = []
-            if self.producer is not None:
-                self.producer.close(timeout=5)
-                self.producer = None
+            for producer in (self.producer, self.reply_producer):
+                if producer is not None:
+                    producer.close(timeout=5)
+            self.producer = self.reply_producer = None
             self._lag.close()
             if self.catcher is not None:
                 self.catcher.stop()
@@ -236,7 +239,7 @@ class Lab:
             assert self.ledger is not None
             while len(self.workers) < count:
                 worker = TransactionsBackend(
-                    self.settings, self.ledger, controls=self.controls, worker=self._free_slot(), producer=self.producer,
+                    self.settings, self.ledger, controls=self.controls, worker=self._free_slot(), producer=self.reply_producer,
                     consumer_config=self.consumer_config,
                 )
                 worker.start()
@@ -269,7 +272,7 @@ class Lab:
                     self._retired.append(worker)
                     assert self.ledger is not None
                     fresh = TransactionsBackend(
-                        self.settings, self.ledger, controls=self.controls, worker=worker.worker, producer=self.producer,
+                        self.settings, self.ledger, controls=self.controls, worker=worker.worker, producer=self.reply_producer,
                         consumer_config=self.consumer_config,
                     )
                     fresh.start()

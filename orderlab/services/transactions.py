@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ..clients import make_producer
+from ..clients import make_reply_producer
 from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_order, encode_confirmed, encode_declined
 from ..ledger import Ledger
 from ..payments import PaymentRules, decide_payment
@@ -121,8 +121,8 @@ class TransactionsBackend(ConsumerService[Order]):
 
     def make_own_producer(self) -> KafkaProducer:
         if self.transactional_id is None:
-            return make_producer(self.settings)
-        producer = make_producer(
+            return make_reply_producer(self.settings)
+        producer = make_reply_producer(
             self.settings, transactional_id=self.transactional_id, transaction_timeout_ms=self.transaction_timeout_ms
         )
         try:
