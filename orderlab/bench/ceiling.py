@@ -68,7 +68,7 @@ class _Counter:
 
 def _consume(settings: Settings, group: str, topic: str, seen: _Counter, ready: threading.Event, stop: threading.Event,
              forward: Callable[[list], list] | None = None) -> None:
-    """Poll, (forward and wait for the acks), commit: the shape of every consumer role."""
+    """Poll, (forward and wait for the acks), commit without waiting: the shape of every consumer role."""
     consumer = make_consumer(settings, group, topic)
     try:
         while not stop.is_set():
@@ -81,7 +81,7 @@ def _consume(settings: Settings, group: str, topic: str, seen: _Counter, ready: 
             if forward is not None:
                 for future in forward(records):
                     future.get(timeout=60)
-            consumer.commit(next_offsets(records))
+            consumer.commit_async(next_offsets(records))  # as the roles do (ConsumerService.commit)
             seen.add(len(records))
     finally:
         ready.set()

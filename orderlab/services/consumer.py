@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from ..clients import BrokerUnavailable, make_consumer, make_producer
+from ..clients import BrokerUnavailable, make_consumer, make_reply_producer
 from ..dlq import send_to_dlq
 from ..events import EventError
 from ..settings import Settings
@@ -78,6 +78,7 @@ class ConsumerService(Service, Generic[Event]):
     # back-off after a batch failed (the broker away): doubles up to the maximum
     retry_backoff_s = 0.2
     max_retry_backoff_s = 2.0
+    final_commit_timeout_ms = 5_000
 
     def __init__(
         self,
@@ -98,6 +99,7 @@ class ConsumerService(Service, Generic[Event]):
         self._crash_after_send = False
         self._crash_min_records = 1
         self._failures_in_a_row = 0
+        self._last_offsets: dict[TopicPartition, OffsetAndMetadata] = {}  # the latest committed, per partition
 
     # what the subclass provides ---------------------------------------------
     def topics(self) -> tuple[str, ...]:
@@ -125,10 +127,11 @@ class ConsumerService(Service, Generic[Event]):
         self.consumer = make_consumer(self.settings, self.group_id, *self.topics(), **overrides)
 
     def make_own_producer(self) -> KafkaProducer:
-        return make_producer(self.settings)
+        return make_reply_producer(self.settings)
 
     def close(self) -> None:
         if self.consumer is not None:
+            self._commit_last()
             # autocommit is off: whatever was not committed after its work is read again
             self.consumer.close(autocommit=False)
         if self.producer is not None and self.producer is not self._shared_producer:
@@ -263,12 +266,44 @@ class ConsumerService(Service, Generic[Event]):
             future.get(timeout=60)
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit a finished batch's offsets without waiting for the answer.
+
+        The batch's work is done and its output acknowledged by now, so
+        at-least-once holds whenever the commit lands; a commit that fails
+        (the group rebalanced) only means the batch is read again. Not
+        waiting saves a round trip per batch, which at a low rate was the
+        longest step of a batch and held up the next order. :meth:`close`
+        commits the last offsets once more, synchronously, so a role stopped
+        cleanly leaves nothing to read again.
+        """
         assert self.consumer is not None
+        self._last_offsets.update(offsets)
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit_async(offsets, callback=self._committed)
+        except KafkaError as exc:
+            self._commit_failed(exc)
+
+    def _committed(self, _offsets: Any, result: Any) -> None:
+        """kafka-python's answer to an asynchronous commit (called on its network thread)."""
+        if isinstance(result, BaseException):
+            self._commit_failed(result)
+        else:
             self.counters.add("commits")
+
+    def _commit_failed(self, exc: BaseException) -> None:
+        # The group rebalanced under us: the new owner reads these records
+        # again, which the idempotent work below us tolerates.
+        self.counters.add("commit_failures")
+        log.info("%s: commit failed (%s); the batch will be redelivered", self.name, exc)
+
+    def _commit_last(self) -> None:
+        """On a clean stop: wait for the last offsets of the partitions still assigned to be committed."""
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        last = {tp: offset for tp, offset in self._last_offsets.items() if tp in assigned}
+        if not last:
+            return
+        try:
+            self.consumer.commit(last, timeout_ms=self.final_commit_timeout_ms)  # bounded: the broker may be away
         except (CommitFailedError, KafkaError) as exc:
-            # The group rebalanced under us: the new owner reads these records
-            # again, which the idempotent work below us tolerates.
-            self.counters.add("commit_failures")
-            log.info("%s: commit failed (%s); the batch will be redelivered", self.name, exc)
+            self._commit_failed(exc)
