@@ -17,6 +17,10 @@ from ..settings import Settings
 from .consumer import ConsumerService, Received
 
 
+ANALYTICS_FETCH_MIN_BYTES = 64 * 1024
+ANALYTICS_FETCH_MAX_WAIT_MS = 100
+
+
 class AnalyticsBackend(ConsumerService[Any]):
     role = "analytics"
     counter_names = ("consumed", "orders_seen", "duplicates_seen", "outcomes_seen", "dead_lettered", "commits", "commit_failures")
@@ -32,6 +36,17 @@ class AnalyticsBackend(ConsumerService[Any]):
         self._seen_ids: dict[str, None] = {}
         self._seen_limit = keep
         self.revenue_cents = 0
+
+    def consumer_overrides(self) -> dict[str, Any]:
+        """Fewer, fuller fetches: the broker answers once it has 64 kB or after 100 ms.
+
+        Analytics is off the order's path (nothing waits for it but a chart
+        redrawn once a second), yet each of its polls costs a fetch and a
+        commit request in the process all roles share. Reading every few
+        records as they come, it polled about 100 times a second at 1000
+        orders/s; this way about ten.
+        """
+        return {"fetch_min_bytes": ANALYTICS_FETCH_MIN_BYTES, "fetch_max_wait_ms": ANALYTICS_FETCH_MAX_WAIT_MS}
 
     def topics(self) -> tuple[str, ...]:
         return (self.settings.order_details_topic, self.settings.order_confirmed_topic, self.settings.order_declined_topic)
