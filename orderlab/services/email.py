@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 class EmailNotifier(ConsumerService[ConfirmedOrder]):
     role = "email"
-    record_every = 64  # e-mails per hand-over to the SMTP relay and per ledger transaction (see _send_until_delivered)
+    # e-mails per hand-over to the SMTP relay and per ledger transaction (see
+    # _send_until_delivered). Each hand-over is a round trip to the relay
+    # process, and getting the GIL back after it: with 64 the role fell
+    # behind at 2000 orders/s with the control room drawing; with 256 it keeps up.
+    record_every = 256
     counter_names = ("consumed", "sent", "skipped_already_sent", "smtp_retries", "dead_lettered", "commits", "commit_failures")
 
     def __init__(self, settings: Settings, ledger: Ledger, *, smtp_host: str, smtp_port: int, **kwargs: Any) -> None:
