@@ -37,17 +37,9 @@ def warm_up(lab: Lab, count: int, *, rate: float = WARM_UP_RATE, timeout_s: floa
     open: what is measured next is the pipeline running, not it starting
     (a group join can take seconds, longer when a member has to time out).
     """
-    orders = lab.orders
-    assert orders is not None, "start the lab first"
-    previous_limit = orders.limit
-    orders.limit = orders.counters["placed"] + count  # the generator stops by itself after the warm-up
     deadline = time.monotonic() + timeout_s
-    try:
-        lab.set_rate(rate)
-        lab.wait_until(lambda s: s.placed >= count, timeout_s)
-        lab.set_rate(0)
-    finally:
-        orders.limit = previous_limit
+    # exactly ``count`` more: Lab.generate also drops the token a paused bucket keeps
+    lab.generate(count, rate=rate, timeout=timeout_s)
     placed = lab.snapshot(with_lag=False).placed
     last = lab.wait_until(lambda s: completed(s) >= placed, max(1.0, deadline - time.monotonic()))
     if completed(last) < placed:
@@ -69,7 +61,7 @@ def run_pipeline(settings: Settings, orders: int, *, workers: int = 2, warm_up_o
     timeline: list[tuple[float, int]] = [(0.0, 0)]
     with lab:
         base = completed(warm_up(lab, warm))
-        total = warm + orders - base  # the warm-up may have placed a few more than asked
+        total = warm + orders - base
         started = time.monotonic()
         lab.set_rate(UNTHROTTLED)
 

@@ -33,6 +33,8 @@ def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, cap
     assert report["pipeline_vs_ceiling"] == pytest.approx(report["pipeline_orders_per_s"] / report["ceiling_orders_per_s"], rel=0.01)
     assert report["ceiling"]["completed"] == report["ceiling"]["orders"]
     assert report["pipeline"]["completed"] == report["pipeline"]["orders"]
+    # exactly the planned orders in both runs: the warm-up leaves no token behind to place one more
+    assert report["ceiling"]["orders"] == report["pipeline"]["orders"] == report["plan"]["orders"]
 
     assert set(report["latency_ms"]) == {"100", "1000"}
     for rate, figures in report["latency_ms"].items():
