@@ -74,6 +74,12 @@ def security_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+# kafka-python keeps its own metrics (sensors updated on every request and
+# record) in producers and consumers; orderlab never reads them, and they
+# cost CPU in the busiest threads of the one process the Lab runs in.
+NO_CLIENT_METRICS = {"metrics_enabled": False}
+
+
 def _base_config(settings: Settings, client_id: str) -> dict[str, Any]:
     return {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
@@ -99,9 +105,7 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
         "max_in_flight_requests_per_connection": 5,
         "request_timeout_ms": 15_000,
         "max_block_ms": int(settings.connect_timeout_s * 1000),
-        # kafka-python keeps its own metrics (sensors updated on every request and
-        # record); orderlab never reads them, and they cost CPU in the busiest threads
-        "metrics_enabled": False,
+        **NO_CLIENT_METRICS,
     }
     if transactional_id is not None:
         config["transactional_id"] = transactional_id
@@ -112,8 +116,8 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
 # A consumer role sends a batch's output and at once waits for the acks
 # before it commits: records lingering in the producer then only hold that
 # wait up (twice per order, at the transactions and the e-mail hop). The
-# batch itself is the batch: while the role appends it the sender thread
-# waits for the GIL, so it goes out in one request or a few anyway.
+# records are batched anyway: while the role appends them the sender thread
+# waits for the GIL, so a role's batch goes out in one request or a few.
 REPLY_LINGER_MS = 0
 
 
@@ -139,9 +143,7 @@ def make_consumer(settings: Settings, group_id: str | None, *topics: str, **over
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 1_000,
         "request_timeout_ms": 30_000,
-        # kafka-python keeps its own metrics (sensors updated on every request and
-        # record); orderlab never reads them, and they cost CPU in the busiest threads
-        "metrics_enabled": False,
+        **NO_CLIENT_METRICS,
     }
     config.update(overrides)
     consumer = _connect(settings, KafkaConsumer, config)

@@ -99,7 +99,7 @@ class ConsumerService(Service, Generic[Event]):
         self._crash_after_send = False
         self._crash_min_records = 1
         self._failures_in_a_row = 0
-        self._last_offsets: dict[TopicPartition, OffsetAndMetadata] = {}  # the latest committed, per partition
+        self._last_offsets: dict[TopicPartition, OffsetAndMetadata] = {}  # the latest sent to be committed, per partition
 
     # what the subclass provides ---------------------------------------------
     def topics(self) -> tuple[str, ...]:
