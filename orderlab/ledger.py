@@ -15,7 +15,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .events import Order, PaymentResult
 
@@ -101,40 +101,49 @@ class Ledger:
         as replayed and its fresh decision is dropped, never charged.
         """
         batch = list(orders)
-        db = self._db
+        order_ids = list(dict.fromkeys(order.order_id for order in batch))
         pending: dict[str, Order] = {}
+        known = self._payments_among(order_ids)
         for order in batch:
-            if order.order_id not in pending and db.execute(
-                "SELECT 1 FROM payments WHERE order_id = ?", (order.order_id,)
-            ).fetchone() is None:
-                pending[order.order_id] = order
+            if order.order_id not in known:
+                pending.setdefault(order.order_id, order)
         decided = {order_id: decide(order) for order_id, order in pending.items()}
         results: list[tuple[PaymentResult, bool]] = []
+        payments: list[tuple[object, ...]] = []
+        charges: list[tuple[object, ...]] = []
+        db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            paid = self._payments_among(order_ids)  # again, under the write lock
             for order in batch:
-                row = db.execute(
-                    "SELECT approved, reason, payment_id, processed_at FROM payments WHERE order_id = ?", (order.order_id,)
-                ).fetchone()
-                if row is not None:
-                    results.append((PaymentResult(order.order_id, bool(row[0]), row[1], row[2], row[3]), True))
+                earlier = paid.get(order.order_id)
+                if earlier is not None:
+                    results.append((earlier, True))
                     continue
                 result = decided.get(order.order_id) or decide(order)
-                db.execute(
-                    "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)",
-                    (order.order_id, int(result.approved), result.reason, result.payment_id, order.total_cents, result.processed_at),
+                paid[order.order_id] = result  # the same id again in this batch is a replay
+                payments.append(
+                    (order.order_id, int(result.approved), result.reason, result.payment_id, order.total_cents, result.processed_at)
                 )
                 if result.approved:
-                    db.execute(
-                        "INSERT INTO gateway_charges (order_id, payment_id, amount_cents, charged_at) VALUES (?, ?, ?, ?)",
-                        (order.order_id, result.payment_id, order.total_cents, result.processed_at),
-                    )
+                    charges.append((order.order_id, result.payment_id, order.total_cents, result.processed_at))
                 results.append((result, False))
+            db.executemany("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)", payments)
+            db.executemany(
+                "INSERT INTO gateway_charges (order_id, payment_id, amount_cents, charged_at) VALUES (?, ?, ?, ?)", charges
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return results
+
+    def _payments_among(self, order_ids: list[str]) -> dict[str, PaymentResult]:
+        """The payments already made for any of ``order_ids``, by order id."""
+        return {
+            row[0]: PaymentResult(row[0], bool(row[1]), row[2], row[3], row[4])
+            for row in self._rows_among("SELECT order_id, approved, reason, payment_id, processed_at FROM payments", order_ids)
+        }
 
     def charge_count(self, order_ids: Iterable[str] | None = None) -> int:
         return self._count("gateway_charges", order_ids)
@@ -149,13 +158,7 @@ class Ledger:
 
     def emailed_among(self, order_ids: Iterable[str]) -> set[str]:
         """The ids among ``order_ids`` that already have an e-mail: one query per 500 ids, not one per id."""
-        wanted = list(dict.fromkeys(order_ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(order_id for (order_id,) in self._db.execute(f"SELECT order_id FROM emails WHERE order_id IN ({marks})", chunk))
-        return found
+        return {order_id for (order_id,) in self._rows_among("SELECT order_id FROM emails", list(dict.fromkeys(order_ids)))}
 
     def record_email(self, order_id: str, message_id: str) -> None:
         self._db.execute(
@@ -184,6 +187,14 @@ class Ledger:
         return self._count("emails", order_ids)
 
     # -- helpers -------------------------------------------------------------
+    def _rows_among(self, select: str, order_ids: list[str]) -> list[tuple[Any, ...]]:
+        """``select ... WHERE order_id IN (...)``: one query per 500 ids (SQLite caps bound parameters), not one per id."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(order_ids), 500):
+            chunk = order_ids[start:start + 500]
+            rows.extend(self._db.execute(f"{select} WHERE order_id IN ({','.join('?' * len(chunk))})", chunk))
+        return rows
+
     def _count(self, table: str, order_ids: Iterable[str] | None) -> int:
         if order_ids is None:
             return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

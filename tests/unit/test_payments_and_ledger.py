@@ -49,6 +49,38 @@ def test_ledger_charges_each_order_once_even_across_reopen(tmp_path):
     assert reopened.double_charged() == 0
 
 
+def test_an_order_twice_in_one_batch_is_charged_once(tmp_path):
+    ledger = Ledger(str(tmp_path / "l.db"))
+    results = ledger.settle([order("a"), order("b"), order("a")], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
+    assert [replayed for _, replayed in results] == [False, False, True]
+    assert results[2][0] == results[0][0]
+    assert ledger.charge_count() == 2 and ledger.double_charged() == 0
+
+
+def test_an_order_paid_by_another_worker_during_the_decision_is_not_charged_again(tmp_path):
+    path = str(tmp_path / "l.db")
+    ledger, other_worker = Ledger(path), Ledger(path)
+    decided_by_other = []
+
+    def slow_decision(o):
+        if not decided_by_other:  # while this worker waits for the card network, the other one pays the order
+            decided_by_other.extend(other_worker.settle([o], lambda o2: decide_payment(o2, PaymentRules(0.0), random.Random(3))))
+        return decide_payment(o, PaymentRules(0.0), random.Random(4))
+
+    (result, replayed), = ledger.settle([order("a")], slow_decision)
+    assert replayed and result == decided_by_other[0][0]
+    assert ledger.charge_count() == 1
+
+
+def test_a_batch_larger_than_sqlites_parameter_limit_settles(tmp_path):
+    ledger = Ledger(str(tmp_path / "l.db"))
+    ids = [f"o{n}" for n in range(1200)]
+    ledger.settle([order(i) for i in ids[:700]], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
+    results = ledger.settle([order(i) for i in ids], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
+    assert sum(replayed for _, replayed in results) == 700
+    assert ledger.charge_count() == 1200 and ledger.double_charged() == 0
+
+
 def test_double_charged_counts_repeated_gateway_charges(tmp_path):
     ledger = Ledger(str(tmp_path / "l.db"))
     ledger.settle([order("a")], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
