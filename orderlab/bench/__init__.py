@@ -3,7 +3,10 @@
 One run on the broker it is pointed at measures the ceiling (the pipeline's
 Kafka work with no application code), the pipeline's sustained throughput,
 order → e-mail latency at two rates, the generator's rate accuracy and the
-control room's chart refresh rate, and compares them with the targets.
+control room's chart refresh rate, and compares them with the targets. It
+also reads the CPU one order costs the ceiling, the pipeline and each role
+run alone: the pipeline's four roles share one process and its GIL, so
+these say where its time goes.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def add_parser(subparsers: Any) -> None:
         "bench", help="measure throughput, latency, rate accuracy and chart refresh against the Kafka-only ceiling",
         description="Measure on the broker it is pointed at, in one run: the ceiling (plain kafka-python doing the "
                     "pipeline's Kafka work), the pipeline's sustained throughput, order-to-e-mail latency at 100 and "
-                    "1000 orders/s, rate accuracy, and the control room's chart refresh rate.",
+                    "1000 orders/s, rate accuracy, the control room's chart refresh rate, and the CPU one order costs "
+                    "the ceiling, the pipeline and each role alone.",
     )
     bench.add_argument("--bootstrap-servers", metavar="HOST:PORT",
                        help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")

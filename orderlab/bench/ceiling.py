@@ -38,6 +38,11 @@ class ThroughputResult:
     orders_per_s: float  # sustained: between 10 % and 90 % done
     timeline: tuple[tuple[float, int], ...]
     notes: tuple[str, ...] = ()  # anything that makes the figure less clean (a rebalance, replays)
+    cpu_s: float | None = None  # this process's CPU time (all threads) while the clock ran
+
+    @property
+    def cpu_us_per_order(self) -> float:
+        return self.cpu_s * 1e6 / self.completed if self.cpu_s is not None and self.completed else float("nan")
 
     @property
     def finished(self) -> bool:
@@ -133,7 +138,7 @@ def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: 
         join_deadline = time.monotonic() + 60
         for flag in ready:
             flag.wait(max(0.0, join_deadline - time.monotonic()))
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         deadline = started + timeout_s
         source_thread.start()
         while True:
@@ -143,6 +148,7 @@ def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: 
             if progress is not None:
                 progress(done)
             if done >= orders or now >= deadline:
+                cpu_s = time.process_time() - cpu_started
                 break
             time.sleep(0.05)
     finally:
@@ -153,4 +159,4 @@ def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: 
             thread.join(15)
         producer.close(timeout=5)
     elapsed = timeline[-1][0]
-    return ThroughputResult(orders, timeline[-1][1], elapsed, sustained_rate(timeline, orders), tuple(timeline))
+    return ThroughputResult(orders, timeline[-1][1], elapsed, sustained_rate(timeline, orders), tuple(timeline), cpu_s=cpu_s)

@@ -62,7 +62,7 @@ def run_pipeline(settings: Settings, orders: int, *, workers: int = 2, warm_up_o
     with lab:
         base = completed(warm_up(lab, warm))
         total = warm + orders - base
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         lab.set_rate(UNTHROTTLED)
 
         def record(snapshot: LabSnapshot) -> None:
@@ -72,5 +72,6 @@ def run_pipeline(settings: Settings, orders: int, *, workers: int = 2, warm_up_o
                 progress(done)
 
         lab.wait_until(lambda s: completed(s) - base >= total, timeout_s, poll_s=0.05, progress=record)
+        cpu_s = time.process_time() - cpu_started
         notes = disturbances(lab, "pipeline run")
-    return ThroughputResult(total, timeline[-1][1], timeline[-1][0], sustained_rate(timeline, total), tuple(timeline), notes)
+    return ThroughputResult(total, timeline[-1][1], timeline[-1][0], sustained_rate(timeline, total), tuple(timeline), notes, cpu_s)

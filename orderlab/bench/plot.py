@@ -9,12 +9,12 @@ from .report import TARGETS, BenchReport
 
 
 def bench_figure(report: BenchReport):
-    """Three small panels: completions over time, throughput bars, latency p50/p99 per rate."""
+    """Four small panels: completions over time, throughput bars, CPU per order, latency p50/p99 per rate."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(12, 3.6))
-    figure.subplots_adjust(left=0.07, right=0.99, top=0.84, bottom=0.15, wspace=0.3)
-    timeline_ax, throughput_ax, latency_ax = figure.subplots(1, 3)
+    figure = Figure(figsize=(15, 3.6))
+    figure.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.15, wspace=0.3)
+    timeline_ax, throughput_ax, cpu_ax, latency_ax = figure.subplots(1, 4)
 
     for label, result, colour in (("ceiling (Kafka only)", report.ceiling, "#7f7f7f"), ("pipeline", report.pipeline, "#1f77b4")):
         times = [t for t, _ in result.timeline]
@@ -37,6 +37,8 @@ def bench_figure(report: BenchReport):
     throughput_ax.set_title(f"sustained orders/s\n(pipeline / ceiling = {report.pipeline_vs_ceiling:.2f})", fontsize=10)
     throughput_ax.grid(True, axis="y", alpha=0.3)
 
+    _cpu_panel(cpu_ax, report)
+
     windows = report.latency_windows()
     rates = list(windows)
     positions = range(len(rates))
@@ -58,6 +60,23 @@ def bench_figure(report: BenchReport):
         f"kafka-python {report.machine.get('kafka_python')}, load {report.machine.get('load_before', '?')}", fontsize=10,
     )
     return figure
+
+
+def _cpu_panel(ax, report: BenchReport) -> None:
+    """CPU per order: the ceiling, the pipeline, and the roles alone stacked (what one core must pay per order)."""
+    def finite(value: float) -> float:
+        return value if math.isfinite(value) else 0.0
+
+    ax.bar(["ceiling", "pipeline"], [finite(report.ceiling.cpu_us_per_order), finite(report.pipeline.cpu_us_per_order)],
+           color=["#7f7f7f", "#1f77b4"])
+    bottom = 0.0
+    for cost, colour in zip(report.roles, ("#aec7e8", "#98df8a", "#ffbb78", "#c5b0d5")):
+        ax.bar(["roles alone"], [finite(cost.cpu_us_per_order)], bottom=bottom, color=colour, label=cost.role)
+        bottom += finite(cost.cpu_us_per_order)
+    if report.roles:
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("CPU per order (µs, one process)\n(roles alone: each role by itself, stacked)", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
 
 
 def save_plot(report: BenchReport, path: str | Path) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 from .ceiling import ThroughputResult
 from .dashboard import DashboardResult
 from .paced import RateWindow
+from .roles import RoleCost
 
 # name: (comparison, bound) — ratios and latencies measured on the same machine in the same run
 TARGETS: dict[str, tuple[str, float]] = {
@@ -42,6 +43,7 @@ class BenchReport:
     plan: dict[str, Any]
     elapsed_s: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    roles: tuple[RoleCost, ...] = ()  # each role alone: where an order's CPU goes
 
     # -- the headline figures ------------------------------------------------------
     @property
@@ -117,6 +119,16 @@ class BenchReport:
             "ceiling": {"orders": self.ceiling.orders, "completed": self.ceiling.completed, "elapsed_s": _round(self.ceiling.elapsed_s, 2)},
             "pipeline": {"orders": self.pipeline.orders, "completed": self.pipeline.completed, "elapsed_s": _round(self.pipeline.elapsed_s, 2)},
             "dashboard": dashboard,
+            "cpu_us_per_order": {
+                "ceiling": _round(self.ceiling.cpu_us_per_order),
+                "pipeline": _round(self.pipeline.cpu_us_per_order),
+                "roles_alone": _round(sum(cost.cpu_us_per_order for cost in self.roles)) if self.roles else None,
+            },
+            "roles_alone": {
+                cost.role: {"orders": cost.orders, "orders_per_s": _round(cost.orders_per_s),
+                            "cpu_us_per_order": _round(cost.cpu_us_per_order), "finished": cost.finished}
+                for cost in self.roles
+            },
             "targets": self.targets(),
             "all_targets_met": self.all_targets_met,
             "machine": self.machine,
@@ -143,7 +155,11 @@ def format_table(report: BenchReport) -> str:
         ("ceiling (Kafka only)", _fmt(report.ceiling.orders_per_s, " orders/s"), ""),
         ("pipeline (sustained)", _fmt(report.pipeline.orders_per_s, " orders/s"), ""),
         ("pipeline / ceiling", _fmt(report.pipeline_vs_ceiling, "", 2), mark("pipeline_vs_ceiling")),
+        ("CPU per order: ceiling", _fmt(report.ceiling.cpu_us_per_order, " µs"), ""),
+        ("CPU per order: pipeline", _fmt(report.pipeline.cpu_us_per_order, " µs"), ""),
     ]
+    for cost in report.roles:
+        rows.append((f"  {cost.role} alone", _fmt(cost.orders_per_s, " orders/s"), f"{_fmt(cost.cpu_us_per_order, ' µs')} CPU per order"))
     for name, window in report.latency_windows().items():
         target = f"latency_p99_ms_at_{name}"
         rows.append((f"latency at {name}/s  p50", _fmt(window.latency(50), " ms", 1), ""))

@@ -1,4 +1,4 @@
-"""The bench's plan and its run: ceiling, pipeline, paced windows (with the dashboard), one report."""
+"""The bench's plan and its run: ceiling, pipeline, each role alone, paced windows (with the dashboard), one report."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .dashboard import measure_dashboard
 from .paced import Step, run_paced
 from .pipeline import run_pipeline
 from .report import BenchReport
+from .roles import measure_roles
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,8 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
     machine = {**machine_info(), "load_before": _load(), "bootstrap_servers": settings.bootstrap_servers}
     step_names = [f"{step.rate:g}/s" for step in plan.steps]
     expected_rate = 3000.0  # orders/s, only to share out the progress bar
-    weights = {"ceiling": plan.orders / (4 * expected_rate) + 2, "pipeline": plan.orders / expected_rate + 2}
+    weights = {"ceiling": plan.orders / (4 * expected_rate) + 2, "pipeline": plan.orders / expected_rate + 2,
+               "roles": plan.orders / expected_rate + 8}
     weights.update({name: step.warmup_s + step.window_s + (3 if step.latency else 0) for name, step in zip(step_names, plan.steps)})
     bar = _PhasedBar(weights, show_progress)
     try:
@@ -173,6 +175,9 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
                 pipeline_settings, plan.orders, workers=plan.workers,
                 progress=lambda done: bar.update("pipeline", done / plan.orders),
             )
+        with _own_topics(base, "bench-roles") as roles_settings:
+            # the first batch (up to 500 records) is not timed: at least 2000 orders leave something to time
+            roles = measure_roles(roles_settings, max(plan.orders, 2000), progress=lambda fraction: bar.update("roles", fraction))
         with _own_topics(base, "bench-paced") as paced_settings:
             paced = run_paced(
                 paced_settings, plan.steps, workers=plan.workers,
@@ -183,6 +188,7 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
         bar.close()
     machine["load_after"] = _load()
     notes = [*pipeline.notes, *paced.notes]
+    notes.extend(f"the {cost.role} role alone finished only {cost.orders} orders before its time ran out" for cost in roles if not cost.finished)
     for name, result in (("ceiling", ceiling), ("pipeline", pipeline)):
         if not result.finished:
             notes.append(f"the {name} run finished {result.completed} of {result.orders} orders before its time ran out")
@@ -195,4 +201,5 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
         plan=plan.as_dict(),
         elapsed_s=time.monotonic() - started,
         notes=tuple(notes),
+        roles=roles,
     )

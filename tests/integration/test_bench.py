@@ -50,6 +50,14 @@ def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, cap
     assert report["dashboard"] is not None and "error" not in report["dashboard"], report["dashboard"]
     assert report["dashboard_hz"] >= 0 and report["dashboard"]["rate"] == 2000
 
+    # where an order's CPU goes: the ceiling, the pipeline, and each role alone over orders waiting for it
+    assert report["cpu_us_per_order"]["ceiling"] > 0 and report["cpu_us_per_order"]["pipeline"] > 0
+    assert set(report["roles_alone"]) == {"orders", "transactions", "email", "analytics"}
+    for role, figures in report["roles_alone"].items():
+        assert figures["finished"] and figures["orders"] > 0 and figures["cpu_us_per_order"] > 0, (role, figures)
+    assert report["cpu_us_per_order"]["roles_alone"] == pytest.approx(
+        sum(figures["cpu_us_per_order"] for figures in report["roles_alone"].values()), abs=0.5)
+
     assert set(report["targets"]) == {"pipeline_vs_ceiling", "latency_p99_ms_at_100", "latency_p99_ms_at_1000", "rate_error_pct", "dashboard_hz"}
     assert report["all_targets_met"] == all(t["met"] for t in report["targets"].values())
     assert report["machine"]["cpus"] >= 1

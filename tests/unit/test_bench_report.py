@@ -9,6 +9,7 @@ from orderlab.bench.ceiling import ThroughputResult
 from orderlab.bench.dashboard import DashboardResult
 from orderlab.bench.paced import RateWindow
 from orderlab.bench.report import BenchReport, format_table
+from orderlab.bench.roles import RoleCost
 from orderlab.bench.stats import percentile, rate_error_pct, sustained_rate, time_to_reach
 
 
@@ -40,8 +41,8 @@ def test_rate_error_is_relative_and_absolute():
 def report(p99_at_100: float = 30.0, dashboard_lag_end: int = 100) -> BenchReport:
     fast = tuple(float(v) for v in range(1, 101))  # p99 = 99.01
     return BenchReport(
-        ceiling=ThroughputResult(1000, 1000, 1.0, 10_000.0, ((0.0, 0), (1.0, 1000))),
-        pipeline=ThroughputResult(1000, 1000, 2.0, 7_000.0, ((0.0, 0), (2.0, 1000))),
+        ceiling=ThroughputResult(1000, 1000, 1.0, 10_000.0, ((0.0, 0), (1.0, 1000)), cpu_s=0.05),
+        pipeline=ThroughputResult(1000, 1000, 2.0, 7_000.0, ((0.0, 0), (2.0, 1000)), cpu_s=0.2),
         windows=(
             RateWindow(10, 10.1, 20.0),
             RateWindow(100, 99.0, 20.0, latencies_ms=(10.0,) * 95 + (p99_at_100,) * 5),
@@ -52,6 +53,7 @@ def report(p99_at_100: float = 30.0, dashboard_lag_end: int = 100) -> BenchRepor
         machine={"cpus": 2, "memory_gib": 24, "python": "3.11", "kafka_python": "3.0.12", "load_before": "0.1", "load_after": "0.2"},
         plan={"orders": 1000},
         elapsed_s=60.0,
+        roles=(RoleCost("orders", 1000, 0.05, 0.04), RoleCost("email", 900, 0.3, 0.045, finished=False)),
     )
 
 
@@ -75,3 +77,13 @@ def test_a_missed_target_and_a_growing_backlog_are_reported():
     assert not slow.all_targets_met
     table = format_table(slow)
     assert "NOT MET" in table and "growing" in table and "some targets not met" in table
+
+
+def test_cpu_per_order_is_reported_for_the_ceiling_the_pipeline_and_each_role_alone():
+    data = report().as_dict()
+    assert data["cpu_us_per_order"] == {"ceiling": 50.0, "pipeline": 200.0, "roles_alone": 90.0}
+    assert data["roles_alone"]["orders"] == {"orders": 1000, "orders_per_s": 20_000.0, "cpu_us_per_order": 40.0, "finished": True}
+    assert data["roles_alone"]["email"]["orders_per_s"] == 3000.0 and not data["roles_alone"]["email"]["finished"]
+    table = format_table(report())
+    assert "CPU per order: pipeline" in table and "200 µs" in table
+    assert "email alone" in table and "50 µs CPU per order" in table
