@@ -208,7 +208,32 @@ class ConsumerService(Service, Generic[Event]):
         self.wait(delay)
 
     def idle(self) -> None:
-        """Called after an empty poll."""
+        """Called after an empty poll: commit what the consumer skipped past its last record."""
+        self._commit_skipped()
+
+    def _commit_skipped(self) -> None:
+        """Commit each partition's position where it moved past the last committed offset.
+
+        Only records never given to us lie there: transaction markers and
+        aborted records, which ``read_committed`` readers step over on an
+        empty poll. Committing "last record + 1" alone stops short of the
+        last marker, so a caught-up reader of a transactional topic would
+        show a lag of one per partition forever.
+        """
+        assert self.consumer is not None
+        skipped: dict[TopicPartition, OffsetAndMetadata] = {}
+        assigned = self.consumer.assignment()
+        for tp, last in self._last_offsets.items():
+            if tp not in assigned:
+                continue
+            try:
+                position = self.consumer.position(tp, timeout_ms=0)
+            except KafkaError:
+                continue
+            if position is not None and position > last.offset:
+                skipped[tp] = OffsetAndMetadata(position, "", -1)
+        if skipped:
+            self.commit(skipped)
 
     def _die(self) -> None:
         """Drop the clients without committing or leaving the group cleanly."""

@@ -85,6 +85,16 @@ def test_every_consumer_of_an_exactly_once_lab_reads_committed(settings: Setting
         assert lab.email.consumer.config["isolation_level"] == "read_uncommitted"
 
 
+def test_a_caught_up_exactly_once_lab_shows_no_lag(settings: Settings) -> None:
+    """Readers of transactional topics commit past the last transaction marker, not just their last record."""
+    eos = settings.with_(exactly_once=True)
+    with Lab(eos, rate=0, workers=2) as lab:
+        lab.generate(60, rate=200, timeout=30)
+        assert lab.wait_for_orders(60, 30).analytics_orders_seen >= 60
+        caught_up = wait_for(lambda: not any(lab.snapshot().lag.values()), timeout=15)
+        assert caught_up, lab.snapshot().lag
+
+
 class FailsOnce(TransactionsBackend):
     """Sends a batch's outcomes, then fails before committing: the transaction must be aborted."""
 
