@@ -164,7 +164,10 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
     weights.update({name: step.warmup_s + step.window_s + (3 if step.latency else 0) for name, step in zip(step_names, plan.steps)})
     bar = _PhasedBar(weights, show_progress)
     try:
-        base = settings.with_(topic_suffix=settings.topic_suffix or "")
+        # A ledger of the run's own too (a temporary file), unless one was set: the
+        # bench's orders are made up and their topics deleted, so their payments
+        # do not belong in the user's ledger, which would only grow and slow down.
+        base = settings.with_(db_url=settings.db_url or "sqlite://")
         with _own_topics(base, "bench-ceiling") as ceiling_settings:
             ceiling = run_ceiling(
                 ceiling_settings, plan.orders, relays=plan.workers,
