@@ -59,7 +59,7 @@ def _timed(role: str, service: Service, handled: Callable[[], int], target: int,
     try:
         if begin is not None:
             begin()
-        while handled() == 0 and time.monotonic() < deadline and service.error is None:
+        while target > 0 and handled() == 0 and time.monotonic() < deadline and service.error is None:
             time.sleep(0.002)
         first, started, cpu_started = handled(), time.monotonic(), time.process_time()
         while handled() < target and time.monotonic() < deadline and service.error is None:
