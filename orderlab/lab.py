@@ -353,6 +353,21 @@ class Lab:
                 return snapshot
             time.sleep(poll_s)
 
+    def groups_settled(self) -> bool:
+        """Whether every consumer group has given partitions to every member that can have some.
+
+        Right after a start or a rescale, a member that joined late holds
+        nothing until the group's next rebalance, which then takes partitions
+        away from the others mid-work (their next commit is refused and the
+        batch is done again). This is true once that has happened.
+        """
+        with self._lock:
+            workers, email, analytics = list(self.workers), self.email, self.analytics
+        holding = sum(1 for worker in workers if worker.partitions > 0)
+        if holding < min(len(workers), self.settings.order_details_partitions):
+            return False
+        return all(service is None or service.partitions > 0 for service in (email, analytics))
+
     def wait_for_orders(self, count: int, timeout: float = 30.0, **kwargs: Any) -> LabSnapshot:
         """Wait until ``count`` orders are placed, settled, e-mailed (if confirmed) and seen by analytics."""
         return self.wait_until(

@@ -45,7 +45,13 @@ def warm_up(lab: Lab, count: int, *, rate: float = WARM_UP_RATE, timeout_s: floa
     if completed(last) < placed:
         raise RuntimeError(f"the pipeline did not finish {placed} warm-up orders within {timeout_s:.0f} s "
                            f"({completed(last)} done): is the broker overloaded?")
-    return last
+    # A transactions worker that joined late gets its partitions in a second
+    # rebalance, which can land after the warm-up orders (about a heartbeat
+    # later) and then refuses the others' commits mid-measurement.
+    settle_by = min(deadline, time.monotonic() + 15.0)
+    while not lab.groups_settled() and time.monotonic() < settle_by:
+        time.sleep(0.05)
+    return lab.snapshot(with_lag=False)
 
 
 def run_pipeline(settings: Settings, orders: int, *, workers: int = 2, warm_up_orders: int | None = None,

@@ -100,6 +100,9 @@ class ConsumerService(Service, Generic[Event]):
         self._crash_min_records = 1
         self._failures_in_a_row = 0
         self._last_offsets: dict[TopicPartition, OffsetAndMetadata] = {}  # the latest sent to be committed, per partition
+        # Partitions held after the last poll: 0 while this member is still
+        # joining its group, or has none because the group has more members.
+        self.partitions = 0
 
     # what the subclass provides ---------------------------------------------
     def topics(self) -> tuple[str, ...]:
@@ -163,6 +166,7 @@ class ConsumerService(Service, Generic[Event]):
             except KafkaError as exc:
                 self._back_off("poll", exc)
                 continue
+            self.partitions = len(self.consumer.assignment())
             if not polled:
                 self.idle()
                 continue
@@ -206,6 +210,9 @@ class ConsumerService(Service, Generic[Event]):
         level = logging.WARNING if self._failures_in_a_row == 1 else logging.DEBUG
         log.log(level, "%s: %s failed (%s: %s); retrying in %.1f s", self.name, what, type(exc).__name__, exc, delay)
         self.wait(delay)
+
+    def status(self) -> dict[str, Any]:
+        return {**super().status(), "partitions": self.partitions}
 
     def idle(self) -> None:
         """Called after an empty poll: commit what the consumer skipped past its last record."""

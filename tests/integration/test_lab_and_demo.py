@@ -11,6 +11,7 @@ import pytest
 
 from orderlab.cli import main
 from orderlab.lab import Lab
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +28,20 @@ def test_lab_accounts_for_every_order_and_reports_lag(settings):
     assert result.orders_confirmed + result.orders_declined == 300
     assert result.emails_sent == result.orders_confirmed
     assert len(lab.emails()) == result.emails_sent
+
+
+def test_groups_settle_with_every_worker_holding_partitions(settings):
+    with Lab(settings, rate=0, workers=2) as lab:
+        assert wait_for(lab.groups_settled, timeout=30)
+        roles = lab.snapshot(with_lag=False).roles
+        held = [roles[worker.name]["partitions"] for worker in lab.workers]
+        assert min(held) >= 1 and sum(held) == settings.order_details_partitions
+        assert roles["email"]["partitions"] == settings.order_details_partitions
+        assert roles["analytics"]["partitions"] == 3 * settings.order_details_partitions  # orders and both outcomes
+        lab.scale_transactions(3)
+        assert not lab.groups_settled()  # the new worker holds nothing yet
+        assert wait_for(lab.groups_settled, timeout=30)
+        assert all(worker.partitions > 0 for worker in lab.workers)
 
 
 def test_lab_rate_changes_while_running(settings):
