@@ -363,8 +363,12 @@ class Lab:
         """
         with self._lock:
             workers, email, analytics = list(self.workers), self.email, self.analytics
-        holding = sum(1 for worker in workers if worker.partitions > 0)
-        if holding < min(len(workers), self.settings.order_details_partitions):
+        partitions = self.settings.order_details_partitions
+        held = [worker.partitions for worker in workers]
+        # each worker reports what it held after its last poll: while one has
+        # taken its new share and another not yet given its old one back, the
+        # shares add up to more than there are partitions
+        if sum(held) != partitions or sum(1 for count in held if count > 0) < min(len(workers), partitions):
             return False
         return all(service is None or service.partitions > 0 for service in (email, analytics))
 
