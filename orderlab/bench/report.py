@@ -52,6 +52,22 @@ class BenchReport:
             return math.nan
         return self.pipeline.orders_per_s / self.ceiling.orders_per_s
 
+    @property
+    def target_rate(self) -> float:
+        """The pipeline rate the ratio target asks for, in orders/s."""
+        return TARGETS["pipeline_vs_ceiling"][1] * self.ceiling.orders_per_s
+
+    @property
+    def cores_at_target(self) -> float:
+        """Cores the whole machine would be busy for at :attr:`target_rate`, at the pipeline's CPU per order.
+
+        A lower bound: it assumes every process could use any idle core.
+        More than the machine has, and no change to how the work is spread
+        over threads or processes reaches the target on it: only doing less
+        work per order does.
+        """
+        return self.pipeline.machine_cpu_us_per_order * self.target_rate / 1e6
+
     def latency_windows(self) -> dict[str, RateWindow]:
         return {f"{w.requested:g}": w for w in self.windows if w.latencies_ms}
 
@@ -124,9 +140,17 @@ class BenchReport:
                 "pipeline": _round(self.pipeline.cpu_us_per_order),
                 "roles_alone": _round(sum(cost.cpu_us_per_order for cost in self.roles)) if self.roles else None,
             },
+            "machine_cpu_us_per_order": {
+                "ceiling": _round(self.ceiling.machine_cpu_us_per_order),
+                "pipeline": _round(self.pipeline.machine_cpu_us_per_order),
+                "roles_alone": _round(sum(cost.machine_cpu_us_per_order for cost in self.roles)) if self.roles else None,
+            },
+            "cores_at_target": {"rate": _round(self.target_rate), "needed": _round(self.cores_at_target, 2),
+                                "machine": self.machine.get("cpus")},
             "roles_alone": {
                 cost.role: {"orders": cost.orders, "orders_per_s": _round(cost.orders_per_s),
-                            "cpu_us_per_order": _round(cost.cpu_us_per_order), "finished": cost.finished}
+                            "cpu_us_per_order": _round(cost.cpu_us_per_order),
+                            "machine_cpu_us_per_order": _round(cost.machine_cpu_us_per_order), "finished": cost.finished}
                 for cost in self.roles
             },
             "targets": self.targets(),
@@ -155,11 +179,13 @@ def format_table(report: BenchReport) -> str:
         ("ceiling (Kafka only)", _fmt(report.ceiling.orders_per_s, " orders/s"), ""),
         ("pipeline (sustained)", _fmt(report.pipeline.orders_per_s, " orders/s"), ""),
         ("pipeline / ceiling", _fmt(report.pipeline_vs_ceiling, "", 2), mark("pipeline_vs_ceiling")),
-        ("CPU per order: ceiling", _fmt(report.ceiling.cpu_us_per_order, " µs"), ""),
-        ("CPU per order: pipeline", _fmt(report.pipeline.cpu_us_per_order, " µs"), ""),
+        ("CPU per order: ceiling", _fmt(report.ceiling.cpu_us_per_order, " µs"), f"machine {_fmt(report.ceiling.machine_cpu_us_per_order, ' µs')}"),
+        ("CPU per order: pipeline", _fmt(report.pipeline.cpu_us_per_order, " µs"), f"machine {_fmt(report.pipeline.machine_cpu_us_per_order, ' µs')}"),
+        (f"cores {_fmt(report.target_rate, ' orders/s')} needs", _fmt(report.cores_at_target, "", 1), f"this machine has {report.machine.get('cpus')}"),
     ]
     for cost in report.roles:
-        rows.append((f"  {cost.role} alone", _fmt(cost.orders_per_s, " orders/s"), f"{_fmt(cost.cpu_us_per_order, ' µs')} CPU per order"))
+        rows.append((f"  {cost.role} alone", _fmt(cost.orders_per_s, " orders/s"),
+                     f"{_fmt(cost.cpu_us_per_order, ' µs')} CPU per order, machine {_fmt(cost.machine_cpu_us_per_order, ' µs')}"))
     for name, window in report.latency_windows().items():
         target = f"latency_p99_ms_at_{name}"
         rows.append((f"latency at {name}/s  p50", _fmt(window.latency(50), " ms", 1), ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import pathlib
 
 import pytest
 
@@ -57,6 +58,11 @@ def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, cap
         assert figures["finished"] and figures["orders"] > 0 and figures["cpu_us_per_order"] > 0, (role, figures)
     assert report["cpu_us_per_order"]["roles_alone"] == pytest.approx(
         sum(figures["cpu_us_per_order"] for figures in report["roles_alone"].values()), abs=0.5)
+    if pathlib.Path("/proc/stat").exists():  # the machine's CPU holds this process's, and the broker's on top
+        machine = report["machine_cpu_us_per_order"]
+        for run in ("ceiling", "pipeline"):
+            assert machine[run] > 0.9 * report["cpu_us_per_order"][run], (run, machine, report["cpu_us_per_order"])
+        assert report["cores_at_target"]["needed"] > 0 and report["cores_at_target"]["machine"] == report["machine"]["cpus"]
 
     assert set(report["targets"]) == {"pipeline_vs_ceiling", "latency_p99_ms_at_100", "latency_p99_ms_at_1000", "rate_error_pct", "dashboard_hz"}
     assert report["all_targets_met"] == all(t["met"] for t in report["targets"].values())

@@ -41,8 +41,8 @@ def test_rate_error_is_relative_and_absolute():
 def report(p99_at_100: float = 30.0, dashboard_lag_end: int = 100) -> BenchReport:
     fast = tuple(float(v) for v in range(1, 101))  # p99 = 99.01
     return BenchReport(
-        ceiling=ThroughputResult(1000, 1000, 1.0, 10_000.0, ((0.0, 0), (1.0, 1000)), cpu_s=0.05),
-        pipeline=ThroughputResult(1000, 1000, 2.0, 7_000.0, ((0.0, 0), (2.0, 1000)), cpu_s=0.2),
+        ceiling=ThroughputResult(1000, 1000, 1.0, 10_000.0, ((0.0, 0), (1.0, 1000)), cpu_s=0.05, machine_cpu_s=0.08),
+        pipeline=ThroughputResult(1000, 1000, 2.0, 7_000.0, ((0.0, 0), (2.0, 1000)), cpu_s=0.2, machine_cpu_s=0.5),
         windows=(
             RateWindow(10, 10.1, 20.0),
             RateWindow(100, 99.0, 20.0, latencies_ms=(10.0,) * 95 + (p99_at_100,) * 5),
@@ -53,7 +53,7 @@ def report(p99_at_100: float = 30.0, dashboard_lag_end: int = 100) -> BenchRepor
         machine={"cpus": 2, "memory_gib": 24, "python": "3.11", "kafka_python": "3.0.12", "load_before": "0.1", "load_after": "0.2"},
         plan={"orders": 1000},
         elapsed_s=60.0,
-        roles=(RoleCost("orders", 1000, 0.05, 0.04), RoleCost("email", 900, 0.3, 0.045, finished=False)),
+        roles=(RoleCost("orders", 1000, 0.05, 0.04, machine_cpu_s=0.06), RoleCost("email", 900, 0.3, 0.045, finished=False)),
     )
 
 
@@ -82,8 +82,32 @@ def test_a_missed_target_and_a_growing_backlog_are_reported():
 def test_cpu_per_order_is_reported_for_the_ceiling_the_pipeline_and_each_role_alone():
     data = report().as_dict()
     assert data["cpu_us_per_order"] == {"ceiling": 50.0, "pipeline": 200.0, "roles_alone": 90.0}
-    assert data["roles_alone"]["orders"] == {"orders": 1000, "orders_per_s": 20_000.0, "cpu_us_per_order": 40.0, "finished": True}
+    assert data["roles_alone"]["orders"] == {"orders": 1000, "orders_per_s": 20_000.0, "cpu_us_per_order": 40.0,
+                                             "machine_cpu_us_per_order": 60.0, "finished": True}
+    assert data["roles_alone"]["email"]["machine_cpu_us_per_order"] is None  # not measured: not made up
     assert data["roles_alone"]["email"]["orders_per_s"] == 3000.0 and not data["roles_alone"]["email"]["finished"]
     table = format_table(report())
     assert "CPU per order: pipeline" in table and "200 µs" in table
     assert "email alone" in table and "50 µs CPU per order" in table
+
+
+def test_machine_cpu_per_order_says_how_many_cores_the_target_rate_needs():
+    data = report().as_dict()
+    assert data["machine_cpu_us_per_order"]["ceiling"] == 80.0 and data["machine_cpu_us_per_order"]["pipeline"] == 500.0
+    # the target is 0.6 of the ceiling's 10,000/s: 6,000 orders/s at 500 µs of machine CPU each
+    assert data["cores_at_target"] == {"rate": 6000.0, "needed": 3.0, "machine": 2}
+    table = format_table(report())
+    assert "cores 6,000 orders/s needs" in table and "this machine has 2" in table and "machine 500 µs" in table
+
+
+def test_without_the_machine_figure_nothing_is_made_up():
+    bare = BenchReport(
+        ceiling=ThroughputResult(10, 10, 1.0, 10.0, ((0.0, 0), (1.0, 10)), cpu_s=0.01),
+        pipeline=ThroughputResult(10, 10, 1.0, 10.0, ((0.0, 0), (1.0, 10)), cpu_s=0.01),
+        windows=(), dashboard=None, machine={"cpus": 4}, plan={}, elapsed_s=1.0,
+    )
+    data = bare.as_dict()
+    assert data["machine_cpu_us_per_order"] == {"ceiling": None, "pipeline": None, "roles_alone": None}
+    assert data["cores_at_target"]["needed"] is None
+    json.dumps(data)
+    assert "n/a" in format_table(bare)
