@@ -5,8 +5,10 @@ Kafka work with no application code), the pipeline's sustained throughput,
 order → e-mail latency at two rates, the generator's rate accuracy and the
 control room's chart refresh rate, and compares them with the targets. It
 also reads the CPU one order costs the ceiling, the pipeline and each role
-run alone: the pipeline's four roles share one process and its GIL, so
-these say where its time goes.
+run alone, in this process and on the whole machine: the pipeline's four
+roles share one process and its GIL, and the broker and the SMTP helpers
+share the machine's cores, so these say where its time goes and whether the
+target rate fits on the machine at all.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
         description="Measure on the broker it is pointed at, in one run: the ceiling (plain kafka-python doing the "
                     "pipeline's Kafka work), the pipeline's sustained throughput, order-to-e-mail latency at 100 and "
                     "1000 orders/s, rate accuracy, the control room's chart refresh rate, and the CPU one order costs "
-                    "the ceiling, the pipeline and each role alone.",
+                    "the ceiling, the pipeline and each role alone (this process and the whole machine).",
     )
     bench.add_argument("--bootstrap-servers", metavar="HOST:PORT",
                        help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")

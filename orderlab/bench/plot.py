@@ -65,7 +65,7 @@ def bench_figure(report: BenchReport):
 def _cpu_panel(ax, report: BenchReport) -> None:
     """CPU per order: the ceiling, the pipeline, and the roles alone stacked (what one core must pay per order).
 
-    An outline over the ceiling and the pipeline shows the whole machine's
+    An outline over each bar shows the whole machine's
     CPU per order (the broker, the SMTP relay and the catcher on top).
     """
     def finite(value: float) -> float:
@@ -73,9 +73,13 @@ def _cpu_panel(ax, report: BenchReport) -> None:
 
     ax.bar(["ceiling", "pipeline"], [finite(report.ceiling.cpu_us_per_order), finite(report.pipeline.cpu_us_per_order)],
            color=["#7f7f7f", "#1f77b4"])
-    machine = [report.ceiling.machine_cpu_us_per_order, report.pipeline.machine_cpu_us_per_order]
-    if all(math.isfinite(value) for value in machine):
-        ax.bar(["ceiling", "pipeline"], machine, fill=False, edgecolor="#333333", hatch="//", label="whole machine")
+    names = ["ceiling", "pipeline", *(["roles alone"] if report.roles else [])]
+    machine = [report.ceiling.machine_cpu_us_per_order, report.pipeline.machine_cpu_us_per_order,
+               *([sum(cost.machine_cpu_us_per_order for cost in report.roles)] if report.roles else [])]
+    measured = [(name, value) for name, value in zip(names, machine) if math.isfinite(value)]  # not on every platform
+    if measured:
+        ax.bar([name for name, _ in measured], [value for _, value in measured],
+               fill=False, edgecolor="#333333", hatch="//", label="whole machine")
     bottom = 0.0
     for cost, colour in zip(report.roles, ("#aec7e8", "#98df8a", "#ffbb78", "#c5b0d5")):
         ax.bar(["roles alone"], [finite(cost.cpu_us_per_order)], bottom=bottom, color=colour, label=cost.role)
