@@ -65,8 +65,8 @@ def bench_figure(report: BenchReport):
 def _cpu_panel(ax, report: BenchReport) -> None:
     """CPU per order: the ceiling, the pipeline, and the roles alone stacked (what one core must pay per order).
 
-    An outline over each bar shows the whole machine's
-    CPU per order (the broker, the SMTP relay and the catcher on top).
+    A hatched outline over each bar shows the whole machine's CPU per order
+    (the broker, the SMTP relay and the catcher on top).
     """
     def finite(value: float) -> float:
         return value if math.isfinite(value) else 0.0
