@@ -5,10 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ORDERLAB := $(VENV)/bin/orderlab
 STAMP := $(VENV)/.installed-stamp
-KAFKA_BOOTSTRAP_SERVERS ?= localhost:9092
+# Where Kafka is. Defined here at make level and exported, so every recipe sees
+# the same address whether or not the environment sets it (a newcomer's shell
+# does not). KAFKA_PORT picks the local broker's port without naming a host.
+KAFKA_PORT ?= 9092
+KAFKA_BOOTSTRAP_SERVERS ?= localhost:$(KAFKA_PORT)
+export KAFKA_BOOTSTRAP_SERVERS
 LAB_PORT ?= 8888
-# Jupyter refuses to run as root without this (containers, CI machines)
-AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 export ORDERLAB_CACHE_DIR ?= $(HOME)/.cache/orderlab
 
 .PHONY: setup jars lab broker-up broker-down test test-unit notebooks browser bench chaos dashboard clean help
@@ -33,28 +36,30 @@ jars: $(STAMP)
 	@$(ORDERLAB) broker fetch
 
 # -- the main job ---------------------------------------------------------------------
-# Kafka from compose when a Docker engine answers, else the local broker from jars.
+# Kafka from compose when a Docker engine answers, else the local broker from jars
+# (`broker start` uses a Kafka that already answers at the address, and starts
+# nothing then). The broker stays up when JupyterLab stops: `make broker-down`.
 broker-up: setup
 	@if docker info >/dev/null 2>&1; then \
 		echo "Docker engine found: starting Kafka and Mailpit with compose"; \
 		docker compose up -d --wait kafka mailpit; \
 	else \
-		$(ORDERLAB) broker start --port $${KAFKA_BOOTSTRAP_SERVERS##*:}; \
+		$(ORDERLAB) broker start; \
 	fi
-	@KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BOOTSTRAP_SERVERS) $(ORDERLAB) topics
+	@$(ORDERLAB) topics
 
 broker-down:
 	@if docker info >/dev/null 2>&1 && docker compose ps -q kafka 2>/dev/null | grep -q .; then docker compose down; \
-	else $(ORDERLAB) broker stop --port $${KAFKA_BOOTSTRAP_SERVERS##*:}; fi
+	else $(ORDERLAB) broker stop; fi
 
 lab: broker-up
-	KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BOOTSTRAP_SERVERS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) --ServerApp.ip=127.0.0.1 $(AS_ROOT)
+	@$(ORDERLAB) lab --port $(LAB_PORT) notebooks
 
 # The presenter view: the control room alone as a page, no code (a projector in class).
 DASHBOARD_PORT ?= 8866
 DASHBOARD_NOTEBOOK ?= dashboards/control_room.ipynb
 dashboard: broker-up
-	KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BOOTSTRAP_SERVERS) $(VENV)/bin/voila $(DASHBOARD_NOTEBOOK) --port=$(DASHBOARD_PORT) --Voila.ip=127.0.0.1 --show_tracebacks=True
+	@$(ORDERLAB) lab --port $(DASHBOARD_PORT) --dashboard $(DASHBOARD_NOTEBOOK)
 
 # -- tests: every layer against one throw-away broker, stopped even on failure -----------
 PYTEST := $(PY) -m pytest

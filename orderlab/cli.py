@@ -162,6 +162,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .serve import ServeError, ServeRequest, serve
+
+    try:
+        return serve(ServeRequest(Path(args.path), args.port, dashboard=args.dashboard), settings_from(args))
+    except ServeError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap-servers", metavar="HOST:PORT",
                         help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
@@ -213,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_options(topics)
     topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
     topics.set_defaults(func=cmd_topics)
+
+    lab = commands.add_parser("lab", help="JupyterLab on the lessons (or --dashboard: the control room in Voila)")
+    _add_connection_options(lab)
+    lab.add_argument("path", nargs="?", default="notebooks", help="the lessons folder, or with --dashboard one notebook")
+    lab.add_argument("--port", type=_positive(int, "--port"), default=8888, help="HTTP port on 127.0.0.1 (default 8888)")
+    lab.add_argument("--dashboard", action="store_true", help="serve the notebook PATH alone with Voila, no code")
+    lab.set_defaults(func=cmd_lab)
 
     from .bench import add_parser as add_bench_parser
     from .chaos import add_parser as add_chaos_parser

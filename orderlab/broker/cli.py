@@ -92,8 +92,16 @@ def broker_from_args(args: argparse.Namespace) -> LocalBroker:
 
 
 def _start(args: argparse.Namespace) -> int:
+    if args.port is None and args.data_dir is None:
+        elsewhere = _answering_elsewhere(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+        if elsewhere is not None:
+            print(elsewhere)
+            return 0
     broker = broker_from_args(args)
     already = broker.is_running()
+    if not already and broker.answers(timeout=2.0):
+        print(f"Kafka already answers at {broker.bootstrap_servers} (not started from {broker.data_dir}): nothing to start")
+        return 0
     broker.start(timeout=args.timeout or 60.0)
     verb = "was already up" if already else "is up"
     print(f"Kafka {KAFKA_VERSION} {verb} at {broker.bootstrap_servers} (data: {broker.data_dir}, log: {broker.log_path})")
@@ -104,6 +112,28 @@ def _start(args: argparse.Namespace) -> int:
         )
     print(f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
     return 0
+
+
+def _answering_elsewhere(bootstrap_servers: str | None) -> str | None:
+    """For a KAFKA_BOOTSTRAP_SERVERS that is not on this machine: a line saying it answers, or BrokerError.
+
+    None when the address is local (or unset): then the local broker is the one to start.
+    """
+    first = (bootstrap_servers or "").split(",")[0].strip().split("://", 1)[-1]
+    host = first.rpartition(":")[0]
+    if not first or host in _LOCAL_HOSTS:
+        return None
+    from ..clients import BrokerUnavailable, check_broker
+    from ..settings import Settings, SettingsError
+
+    try:
+        check_broker(Settings(bootstrap_servers=bootstrap_servers or ""), timeout_s=5.0)
+    except (BrokerUnavailable, SettingsError) as exc:
+        raise BrokerError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers} is not on this machine and does not answer ({exc}); "
+            "start that broker, or unset KAFKA_BOOTSTRAP_SERVERS to run a local one"
+        ) from None
+    return f"Kafka answers at {bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS): nothing to start here"
 
 
 def _stop(args: argparse.Namespace) -> int:
