@@ -18,6 +18,7 @@ from . import __version__
 from .clients import BrokerUnavailable
 from .events import EventError
 from .settings import Settings, SettingsError
+from .topology import TopologyError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -108,8 +109,8 @@ def _run_rate(args: argparse.Namespace) -> float:
 def cmd_place(args: argparse.Namespace) -> int:
     from .catalogue import BY_SKU
     from .clients import check_broker, make_producer
-    from .services import OrdersBackend
     from .topics import ensure_topics
+    from .wiring import Wiring
     import time
     import uuid
 
@@ -137,7 +138,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     check_broker(settings)
     ensure_topics(settings)
     producer = make_producer(settings)
-    backend = OrdersBackend(settings, producer=producer)
+    backend = Wiring(settings).service("orders", producer=producer)
     backend.start()
     try:
         placed = backend.submit(payload)
@@ -201,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run one role as a process until SIGTERM or Ctrl-C")
     _add_connection_options(run)
-    run.add_argument("role", choices=("orders", "transactions", "email", "analytics"))
+    from .seed import SEED  # the default topology's roles, for --help; the configured one is read when it runs
+
+    run.add_argument("role", help=f"a role of the topology ($ORDERLAB_TOPOLOGY; the seed's: {', '.join(SEED.role_names)})")
     run.add_argument("--workers", type=_positive(int, "--workers"), default=1, help="consumers in this process (one thread each)")
     run.add_argument("--rate", type=_positive(float, "--rate", allow_zero=True), default=None, help="orders per second (orders role; default $ORDERLAB_RATE or 10)")
     run.add_argument("--decline-probability", type=_probability, default=0.1)
@@ -259,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except SettingsError as exc:
         print(f"orderlab: bad setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TopologyError as exc:
+        print(f"orderlab: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("orderlab: interrupted", file=sys.stderr)

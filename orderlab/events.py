@@ -323,3 +323,22 @@ def decode_confirmed(raw: bytes | None) -> ConfirmedOrder:
 
 def decode_declined(raw: bytes | None) -> DeclinedOrder:
     return _decode_declined(raw)
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """A kind of record a topic carries: the class it decodes to and its JSON codec.
+
+    Topologies name the record type of every topic a role reads, so a
+    consumer decodes each topic with the codec declared for it.
+    """
+
+    name: str
+    cls: type
+    decode: Callable[[bytes | None], Any]
+    encode: Callable[[Any], bytes]
+
+
+ORDER = RecordType("order", Order, decode_order, encode_order)
+CONFIRMED = RecordType("confirmed order", ConfirmedOrder, decode_confirmed, encode_confirmed)
+DECLINED = RecordType("declined order", DeclinedOrder, decode_declined, encode_declined)

@@ -1,62 +1,47 @@
-"""The Lab: the whole pipeline in one process, for notebooks, the demo and the bench.
+"""The Lab: a topology's roles in one process, for notebooks, the demo and the bench.
 
-It starts the four roles (transactions as N workers in one consumer group),
-an SMTP catcher when no SMTP server is configured, and the ledger; it lets
-you change the order rate, the decline probability, the payment latency and
-the number of workers while everything runs; and it takes snapshots of every
-counter and of consumer lag.
+It only orchestrates. The roles come from the topology (the seed's four by
+default) and are built by a :class:`~orderlab.wiring.Wiring`, which also makes
+what they share (the ledger, an SMTP catcher when no server is configured);
+each role runs in a :class:`~orderlab.pool.WorkerPool` (the transactions
+pool grows and shrinks with the workers slider); the knobs (order rate,
+decline probability, payment latency, workers) change while everything runs;
+:meth:`Lab.snapshot` reads every counter and the consumer lag.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import gc
-import logging
 import threading
-import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from kafka import KafkaProducer
 
 from . import topics as topic_admin
 from .clients import check_broker, make_producer, make_reply_producer
-from .dlq import parse_dead_letter
 from .lag import LagMeter
 from .ledger import Ledger
 from .mailcatcher import MailCatcher
-from .reconcile import Reconciliation, account, read_topic_keys, read_topic_records
-from .services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, Service, TransactionsBackend
+from .pool import WorkerPool
+from .services import PaymentControls, Service, stop_all
 from .settings import Settings
+from .snapshot import LabSnapshot
+from .topology import Topology, load_topology
+from .watching import LabWatching
+from .wiring import Wiring
 
-log = logging.getLogger(__name__)
-
-MAX_TRANSACTIONS_WORKERS = 12
+__all__ = ["Lab", "LabSnapshot", "LabState", "new_run_suffix"]
 
 
-@dataclass(frozen=True)
-class LabSnapshot:
-    """Everything a dashboard shows, taken at one moment."""
-
-    taken_at: float
-    rate: float
-    workers: int
-    placed: int
-    confirmed: int
-    declined: int
-    emails_sent: int
-    # confirmation records the e-mail role has read (a redelivered one is read
-    # but not mailed again), to compare with ``confirmed`` records written
-    confirmations_read: int
-    analytics_orders_seen: int
-    dead_lettered: int
-    replayed: int
-    lag: dict[str, int] = field(default_factory=dict)
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def settled(self) -> int:
-        return self.confirmed + self.declined
+class LabState(enum.Enum):
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
 
 
 def new_run_suffix(prefix: str = "run") -> str:
@@ -64,109 +49,128 @@ def new_run_suffix(prefix: str = "run") -> str:
     return f"-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-class Lab:
-    """The four roles in one process. ``with Lab(...) as lab:`` starts and stops them."""
+class Lab(LabWatching):
+    """A topology's roles in one process. ``with Lab(...) as lab:`` starts and stops them.
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        rate: float = 0.0,
-        workers: int = 2,
-        decline_probability: float = 0.1,
-        payment_latency_ms: float = 0.0,
-        limit: int | None = None,
-        ledger: Ledger | None = None,
-        consumer_config: dict[str, Any] | None = None,
-    ) -> None:
+    Arguments: ``settings`` (default: from the environment); ``rate``, the
+    order source's rate once started; ``workers``, how many workers the
+    ``scaled_role`` (transactions) starts with; ``decline_probability`` and
+    ``payment_latency_ms``, the payment knobs; ``limit``, stop generating
+    after that many orders; ``ledger``, one to use (else one from
+    ``settings.db_path``, closed with the Lab); ``consumer_config``, extra
+    kafka-python settings for every consumer role (a short
+    ``session_timeout_ms``, so a crashed worker's partitions move on
+    quickly); ``topology``, the roles to run (default: ``settings.topology``).
+    A stopped Lab can be started again.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, rate: float = 0.0, workers: int = 2,
+                 decline_probability: float = 0.1, payment_latency_ms: float = 0.0, limit: int | None = None,
+                 ledger: Ledger | None = None, consumer_config: dict[str, Any] | None = None,
+                 topology: Topology | None = None, scaled_role: str = "transactions") -> None:
         self.settings = settings or Settings.from_env()
-        # extra kafka-python settings for every consumer role (e.g. a short
-        # session_timeout_ms, so a crashed worker's partitions move on quickly)
+        self.topology = topology or load_topology(self.settings.topology)
         self.consumer_config = dict(consumer_config or {})
         self.controls = PaymentControls(decline_probability, payment_latency_ms)
+        self.scaled_role = scaled_role
         self._initial_rate = rate
         self._initial_workers = workers
         self._limit = limit
-        self._own_ledger = ledger is None
+        self._given_ledger = ledger
         self.ledger = ledger
         self.catcher: MailCatcher | None = None
-        self.producer: KafkaProducer | None = None  # the order source's (it lingers, to batch orders)
+        self.producer: KafkaProducer | None = None  # the order sources' (it lingers, to batch orders)
         self.reply_producer: KafkaProducer | None = None  # the consumer roles' (see clients.REPLY_LINGER_MS)
-        self.orders: OrdersBackend | None = None
-        self.email: EmailNotifier | None = None
-        self.analytics: AnalyticsBackend | None = None
-        self.workers: list[TransactionsBackend] = []
-        self._retired: list[TransactionsBackend] = []
+        self.pools: dict[str, WorkerPool] = {}
         self._lag = LagMeter(self.settings)
         self._lock = threading.RLock()
-        self._started = False
-        self._next_worker = 0
+        self._state = LabState.NEW
+        self._running_stack: contextlib.ExitStack | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     @property
+    def state(self) -> LabState:
+        return self._state
+
+    @property
     def running(self) -> bool:
-        return self._started
+        return self._state is LabState.RUNNING
 
     def start(self) -> "Lab":
-        """Check the broker, create topics, start every role. Idempotent."""
+        """Check the broker, create topics, start every role (consumers first, the order sources last). Idempotent.
+
+        A failed start closes, in reverse order, exactly what had started, and raises.
+        """
         with self._lock:
-            if self._started:
+            if self._state in (LabState.RUNNING, LabState.STARTING):
                 return self
-            check_broker(self.settings)
-            topic_admin.ensure_topics(self.settings)
-            if self.ledger is None:
-                self.ledger = Ledger(self.settings.db_path)
-            smtp_host, smtp_port = self.settings.smtp_host, self.settings.smtp_port
-            if not smtp_host:
-                self.catcher = MailCatcher().start()
-                smtp_host, smtp_port = self.catcher.host, self.catcher.port
-            try:
-                self.producer = make_producer(self.settings)
-                self.reply_producer = make_reply_producer(self.settings)
-                self.analytics = AnalyticsBackend(self.settings, producer=self.reply_producer, consumer_config=self.consumer_config)
-                self.email = EmailNotifier(
-                    self.settings, self.ledger, smtp_host=smtp_host, smtp_port=smtp_port, producer=self.reply_producer,
-                    consumer_config=self.consumer_config,
-                )
-                self.orders = OrdersBackend(self.settings, rate=0, limit=self._limit, producer=self.producer)
-                for service in (self.analytics, self.email):
-                    service.start()
-                self.scale_transactions(self._initial_workers, _starting=True)
-                self.orders.start()
-                self._started = True
-                # Everything alive now (modules, clients, the roles) lives as long
-                # as the lab: keep it out of the cyclic GC's full collections,
-                # which otherwise stop every role for tens of milliseconds.
-                gc.freeze()
+            self._state = LabState.STARTING
+            with contextlib.ExitStack() as started:
+                try:
+                    self._start_everything(started)
+                except BaseException:
+                    self._state = LabState.STOPPED
+                    raise  # the ExitStack closes what started, in reverse
+                self._running_stack = started.pop_all()
+            self._state = LabState.RUNNING
+            # Everything alive now (modules, clients, the roles) lives as long as the
+            # lab: keep it out of the cyclic GC's full collections, which otherwise
+            # stop every role for tens of milliseconds.
+            gc.freeze()
+            if self.orders is not None:
                 self.orders.set_rate(self._initial_rate)
-            except BaseException:
-                self._started = True
-                self.stop()
-                raise
             return self
 
+    def _start_everything(self, started: contextlib.ExitStack) -> None:
+        check_broker(self.settings)
+        topic_admin.ensure_topics(self.settings)
+        self.producer = make_producer(self.settings)
+        started.callback(self._close_producers)
+        self.reply_producer = make_reply_producer(self.settings)
+        wiring = Wiring(self.settings, self.topology, ledger=self._given_ledger, controls=self.controls,
+                        producer=self.reply_producer, consumer_config=self.consumer_config)
+        started.callback(wiring.close)
+        self.pools = {}
+        started.callback(self._stop_roles, 10.0)
+        for spec in self.topology.roles:
+            wiring.prepare(spec.name)
+        self.ledger, self.catcher = wiring.made_or_given_ledger, wiring.catcher
+        for spec in (*self.topology.consumers(), *self.topology.sources()):
+            options: dict[str, Any] = {} if spec.consumes else {
+                "rate": 0, "limit": self._limit, "producer": self.producer, "keep_ids": True,
+            }
+            scaled = spec.name == self.scaled_role
+            pool = WorkerPool(spec.name, lambda slot, role=spec.name, scaled=scaled, options=options: wiring.service(
+                role, worker=slot, name=f"{role}-{slot}" if scaled else role, **options))
+            self.pools[spec.name] = pool
+            pool.scale(self._initial_workers if scaled else 1)
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the order source first, then the roles downstream of it; close everything. Idempotent."""
+        """Stop the order sources first, then every other role at once (within ``timeout``); close everything. Idempotent."""
         with self._lock:
-            if not self._started:
+            if self._state is not LabState.RUNNING:
                 return
-            services: list[Service | None] = [self.orders, *self.workers, self.email, self.analytics]
-            for service in services:
-                if service is not None:
-                    service.stop(timeout)
-            self._retired.extend(self.workers)  # their counters still count in snapshots
-            self.workers = []
-            for producer in (self.producer, self.reply_producer):
-                if producer is not None:
-                    producer.close(timeout=5)
-            self.producer = self.reply_producer = None
-            self._lag.close()
-            if self.catcher is not None:
-                self.catcher.stop()
-            if self._own_ledger and self.ledger is not None:
-                self.ledger.close()
-            gc.unfreeze()
-            self._started = False
+            self._state = LabState.STOPPING
+            stack, self._running_stack = self._running_stack, None
+            try:
+                self._stop_roles(timeout)
+                if stack is not None:
+                    stack.close()
+            finally:
+                self._lag.close()
+                gc.unfreeze()
+                self._state = LabState.STOPPED
+
+    def _stop_roles(self, timeout: float) -> None:
+        sources = [w for spec in self.topology.sources() if spec.name in self.pools for w in self.pools[spec.name].retire_all()]
+        stop_all(sources, timeout)  # no new orders while the consumers drain
+        stop_all([w for pool in self.pools.values() for w in pool.retire_all()], timeout)
+
+    def _close_producers(self) -> None:
+        for producer in (self.producer, self.reply_producer):
+            if producer is not None:
+                producer.close(timeout=5)
+        self.producer = self.reply_producer = None
 
     def __enter__(self) -> "Lab":
         return self.start()
@@ -175,14 +179,37 @@ class Lab:
         self.stop()
 
     def _require_running(self) -> None:
-        if not self._started:
-            raise RuntimeError("the lab is not running: call lab.start() first")
+        if not self.running:
+            raise RuntimeError(f"the lab is {self._state.value}, not running: call lab.start() first")
+
+    # -- the roles ------------------------------------------------------------------
+    def service(self, role: str) -> Any:
+        """The first running worker of ``role``; after a stop, the last one that ran; else None."""
+        pool = self.pools.get(role)
+        if pool is None:
+            return None
+        return pool.workers[0] if pool.workers else (pool.retired[-1] if pool.retired else None)
+
+    orders = property(lambda self: self.service("orders"), doc="The order source (None when not running).")
+    email = property(lambda self: self.service("email"), doc="The e-mail role (None when not running).")
+    analytics = property(lambda self: self.service("analytics"), doc="The analytics role (None when not running).")
+
+    @property
+    def workers(self) -> list[Any]:
+        """The scaled role's running workers (the transactions workers)."""
+        pool = self.pools.get(self.scaled_role)
+        return list(pool.workers) if pool is not None else []
+
+    def _pool(self, role: str) -> WorkerPool:
+        self._require_running()
+        pool = self.pools.get(role)
+        if pool is None:
+            raise RuntimeError(f"this lab's topology {self.topology.name!r} has no role {role!r}")
+        return pool
 
     # -- knobs --------------------------------------------------------------------
     def set_rate(self, orders_per_s: float) -> None:
-        self._require_running()
-        assert self.orders is not None
-        self.orders.set_rate(orders_per_s)
+        self._pool("orders").workers[0].set_rate(orders_per_s)
 
     @property
     def rate(self) -> float:
@@ -191,7 +218,7 @@ class Lab:
     @property
     def worker_count(self) -> int:
         """Transactions workers running now, or the number ``start()`` will run."""
-        return len(self.workers) if self._started else self._initial_workers
+        return len(self.workers) if self.running else self._initial_workers
 
     def revenue_cents(self) -> int:
         """Total value of the orders the analytics role has seen so far (placed, not only paid)."""
@@ -203,25 +230,8 @@ class Lab:
         Exact when the generator was idle (rate 0) before the call, which is how
         the lessons use it; waits (bounded) until the orders are placed, not settled.
         """
-        self._require_running()
-        if count < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
-        if rate <= 0:
-            raise ValueError(f"rate must be > 0 orders/s to generate orders, got {rate}")
-        orders = self.orders
-        assert orders is not None
-        previous_rate, previous_limit = orders.rate, orders.limit
-        orders.set_rate(0)
-        target = orders.counters["placed"] + count
-        orders.limit = target
-        orders.set_rate(rate)
-        try:
+        with self._pool("orders").workers[0].burst(count, rate) as target:
             return self.wait_until(lambda s: s.placed >= target, timeout)
-        finally:
-            orders.set_rate(0)
-            orders.bucket.take()  # drop whole tokens earned at ``rate``: lifting the limit must not release them
-            orders.limit = previous_limit
-            orders.set_rate(previous_rate)
 
     def set_decline_probability(self, probability: float) -> None:
         self.controls.set_decline_probability(probability)
@@ -229,202 +239,23 @@ class Lab:
     def set_payment_latency_ms(self, latency_ms: float) -> None:
         self.controls.latency_ms = latency_ms
 
-    def scale_transactions(self, count: int, *, _starting: bool = False) -> int:
+    def scale_transactions(self, count: int) -> int:
         """Run ``count`` transactions workers (one consumer each, one group); returns the count."""
-        if not _starting:
-            self._require_running()
-        if not 1 <= count <= MAX_TRANSACTIONS_WORKERS:
-            raise ValueError(f"transactions workers must be between 1 and {MAX_TRANSACTIONS_WORKERS}, got {count}")
-        with self._lock:
-            assert self.ledger is not None
-            while len(self.workers) < count:
-                worker = TransactionsBackend(
-                    self.settings, self.ledger, controls=self.controls, worker=self._free_slot(), producer=self.reply_producer,
-                    consumer_config=self.consumer_config,
-                )
-                worker.start()
-                self.workers.append(worker)
-            while len(self.workers) > count:
-                worker = self.workers.pop()
-                worker.stop()
-                self._retired.append(worker)
-            return len(self.workers)
+        return self._pool(self.scaled_role).scale(count)
 
-    def _free_slot(self) -> int:
-        used = {worker.worker for worker in self.workers}
-        return next(slot for slot in range(MAX_TRANSACTIONS_WORKERS) if slot not in used)
-
-    def crash_worker(self, index: int = 0, *, after_send: bool = True, min_records: int = 1) -> TransactionsBackend:
+    def crash_worker(self, index: int = 0, *, after_send: bool = True, min_records: int = 1) -> Any:
         """Fault injection: make worker ``index`` die at its next batch (of at least ``min_records``) without committing."""
-        self._require_running()
-        with self._lock:
-            worker = self.workers[index]
-            worker.crash(after_send=after_send, min_records=min_records)
-            return worker
+        return self._pool(self.scaled_role).crash(index, after_send=after_send, min_records=min_records)
 
     def replace_dead_workers(self) -> int:
         """Start a new worker (same slot) for each one that crashed; returns how many."""
-        self._require_running()
-        with self._lock:
-            replaced = 0
-            for position, worker in enumerate(list(self.workers)):
-                if not worker.alive:
-                    self._retired.append(worker)
-                    assert self.ledger is not None
-                    fresh = TransactionsBackend(
-                        self.settings, self.ledger, controls=self.controls, worker=worker.worker, producer=self.reply_producer,
-                        consumer_config=self.consumer_config,
-                    )
-                    fresh.start()
-                    self.workers[position] = fresh
-                    replaced += 1
-            return replaced
+        return self._pool(self.scaled_role).replace_dead()
 
-    # -- placing by hand --------------------------------------------------------------
     def place(self, payload: dict[str, Any]) -> Any:
         """Place one order from a dict (a form); invalid ones go to the DLQ with the reason."""
-        self._require_running()
-        assert self.orders is not None
-        return self.orders.submit(payload)
-
-    # -- watching ---------------------------------------------------------------------
-    def _sum(self, services: list[Any], counter: str) -> int:
-        return sum(service.counters[counter] for service in services)
-
-    def snapshot(self, *, with_lag: bool = True) -> LabSnapshot:
-        with self._lock:
-            workers = list(self.workers)
-            every_worker = workers + self._retired
-        orders, email, analytics = self.orders, self.email, self.analytics
-        lag: dict[str, int] = {}
-        if with_lag and self._started:
-            lag = self._lag.lag({
-                self.settings.group_id("transactions"): (self.settings.order_details_topic,),
-                self.settings.group_id("email"): (self.settings.order_confirmed_topic,),
-                self.settings.group_id("analytics"): (
-                    self.settings.order_details_topic, self.settings.order_confirmed_topic, self.settings.order_declined_topic,
-                ),
-            })
-        roles: dict[str, dict[str, Any]] = {}
-        for service in [orders, email, analytics, *workers]:
-            if service is not None:
-                roles[service.name] = service.status()
-        dead = self._sum(every_worker, "dead_lettered") + sum(
-            s.counters["dead_lettered"] for s in (email, analytics) if s is not None
-        ) + (orders.counters["rejected"] if orders is not None else 0)
-        return LabSnapshot(
-            taken_at=time.time(),
-            rate=self.rate,
-            workers=len(workers),
-            placed=orders.counters["placed"] if orders else 0,
-            confirmed=self._sum(every_worker, "confirmed"),
-            declined=self._sum(every_worker, "declined"),
-            emails_sent=email.counters["sent"] if email else 0,
-            confirmations_read=email.counters["consumed"] if email else 0,
-            analytics_orders_seen=analytics.orders_seen if analytics else 0,
-            dead_lettered=dead,
-            replayed=self._sum(every_worker, "replayed"),
-            lag=lag,
-            roles=roles,
-        )
-
-    def failures(self) -> dict[str, str]:
-        """Roles whose thread ended with an error, and the error."""
-        services = [self.orders, self.email, self.analytics, *self.workers]
-        return {s.name: str(s.error) for s in services if s is not None and s.error is not None}
-
-    def wait_until(self, condition: Callable[[LabSnapshot], bool], timeout: float, *, poll_s: float = 0.2,
-                   progress: Callable[[LabSnapshot], None] | None = None) -> LabSnapshot:
-        """Wait (bounded) until ``condition(snapshot)`` holds; returns the last snapshot.
-
-        Raises ``RuntimeError`` at once if a role failed, rather than waiting out the bound.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            snapshot = self.snapshot(with_lag=False)
-            if progress is not None:
-                progress(snapshot)
-            if condition(snapshot):
-                return snapshot
-            failed = self.failures()
-            if failed:
-                raise RuntimeError("; ".join(f"{name} failed: {error}" for name, error in failed.items()))
-            if time.monotonic() >= deadline:
-                return snapshot
-            time.sleep(poll_s)
-
-    def groups_settled(self) -> bool:
-        """Whether every consumer group has given partitions to every member that can have some.
-
-        Right after a start or a rescale, a member that joined late holds
-        nothing until the group's next rebalance, which then takes partitions
-        away from the others mid-work (their next commit is refused and the
-        batch is done again). This is true once that has happened.
-        """
-        with self._lock:
-            workers, email, analytics = list(self.workers), self.email, self.analytics
-        partitions = self.settings.order_details_partitions
-        held = [worker.partitions for worker in workers]
-        # each worker reports what it held after its last poll: while one has
-        # taken its new share and another not yet given its old one back, the
-        # shares add up to more than there are partitions
-        if sum(held) != partitions or sum(1 for count in held if count > 0) < min(len(workers), partitions):
-            return False
-        return all(service is None or service.partitions > 0 for service in (email, analytics))
-
-    def wait_for_orders(self, count: int, timeout: float = 30.0, **kwargs: Any) -> LabSnapshot:
-        """Wait until ``count`` orders are placed, settled, e-mailed (if confirmed) and seen by analytics."""
-        return self.wait_until(
-            lambda s: s.placed >= count and s.settled >= count and s.confirmations_read >= s.confirmed
-            and s.analytics_orders_seen >= count,
-            timeout,
-            **kwargs,
-        )
-
-    def emails(self) -> list[Any]:
-        """What the embedded SMTP catcher received (empty with an external SMTP server)."""
-        return self.catcher.messages if self.catcher is not None else []
-
-    def email_latencies(self) -> list[tuple[float, float]]:
-        return self.email.latencies() if self.email is not None else []
-
-    def dead_letters(self) -> list[Any]:
-        """Every record of every dead-letter topic of this run, parsed."""
-        letters = []
-        for topic in self.settings.data_topics:
-            for key, value, headers in read_topic_records(self.settings, self.settings.dlq_topic(topic)):
-                letters.append(parse_dead_letter(_Record(self.settings.dlq_topic(topic), key, value, headers)))
-        return letters
-
-    def reconcile(self) -> Reconciliation:
-        """Read the topics and account for every order this lab placed."""
-        s = self.settings
-        placed = self.orders.placed_ids if self.orders is not None else read_topic_keys(s, s.order_details_topic)
-        if self.catcher is not None:
-            emailed = [mail.order_id for mail in self.emails() if mail.order_id]
-        else:  # an external SMTP server: the ledger knows what was sent
-            assert self.ledger is not None
-            emailed = self.ledger.emailed_ids()
-        dead = sum(len(read_topic_records(s, s.dlq_topic(topic))) for topic in s.data_topics)
-        return account(
-            placed=placed,
-            confirmed=read_topic_keys(s, s.order_confirmed_topic),
-            declined=read_topic_keys(s, s.order_declined_topic),
-            emailed=emailed,
-            analytics_seen=self.analytics.orders_seen if self.analytics is not None else 0,
-            dead_lettered=dead,
-        )
+        return self._pool("orders").workers[0].submit(payload)
 
     def reset(self) -> None:
         """Stop, delete this run's topics, so the next ``start()`` begins empty (for the next class)."""
         self.stop()
         topic_admin.delete_topics(self.settings)
-
-
-@dataclass(frozen=True)
-class _Record:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list
-    timestamp: int = 0

@@ -27,6 +27,7 @@ from .lab import Lab, new_run_suffix
 from .payments import PaymentRules, decide_payment
 from .settings import Settings
 from .topics import ensure_topics
+from .topology import load_topology
 from .ui.logs import capture_logs
 
 # "-lesson05-1a2b3c4d": what new_run_suffix(lesson) makes for a lesson
@@ -224,14 +225,14 @@ def wait_for_lag(lab: Lab, role: str, below: int, timeout_s: float = 30.0, *, po
 
 
 def roles_map(settings: Settings) -> pd.DataFrame:
-    """The four roles: what each reads, what it writes, and its consumer group."""
-    s = settings
-    rows = [
-        ("orders", "generator, order form, CLI", s.order_details_topic, "(producer only)"),
-        ("transactions", s.order_details_topic, f"{s.order_confirmed_topic}, {s.order_declined_topic}", s.group_id("transactions")),
-        ("email", s.order_confirmed_topic, "SMTP", s.group_id("email")),
-        ("analytics", ", ".join(s.data_topics), "rolling aggregates, charts", s.group_id("analytics")),
-    ]
+    """The roles of the configured topology: what each reads, what it writes, and its consumer group."""
+    topology = load_topology(settings.topology)
+    rows = []
+    for spec in topology.roles:
+        ports = spec.ports(settings)
+        reads = ", ".join([*ports.topics, *([spec.outside_in] if spec.outside_in else [])])
+        writes = ", ".join([*ports.outputs.values(), *([spec.outside_out] if spec.outside_out else [])])
+        rows.append((spec.name, reads, writes, ports.group_id or "(producer only)"))
     return pd.DataFrame(rows, columns=["role", "reads", "writes", "consumer group"]).set_index("role")
 
 

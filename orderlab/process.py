@@ -25,14 +25,13 @@ import time
 from typing import Any
 
 from .clients import check_broker
-from .ledger import Ledger
-from .mailcatcher import MailCatcher
-from .services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, Service, TransactionsBackend
+from .services import PaymentControls, Service, stop_all
 from .settings import Settings
 from .topics import ensure_topics
+from .topology import load_topology
+from .wiring import Wiring
 
 log = logging.getLogger("orderlab.run")
-ROLES = ("orders", "transactions", "email", "analytics")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -62,57 +61,33 @@ def default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class ProcessTransactions(TransactionsBackend):
-    """A transactions worker in one of several processes of the same group.
-
-    In exactly-once mode each worker's producer has a transactional id, and
-    Kafka lets only the newest producer of an id live: two processes that
-    both number their workers from 0 would fence each other's worker 0 in
-    turn (``--scale transactions=3``). The process's instance name in the id
-    keeps them apart; within the process the worker number still does.
-    """
-
-    def __init__(self, *args: Any, instance: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.instance = instance
-
-    @property
-    def transactional_id(self) -> str | None:
-        base = super().transactional_id
-        return None if base is None else f"{base}-{self.instance}"
-
-
 def build_services(role: str, settings: Settings, *, workers: int = 1, rate: float = 0.0,
                    decline_probability: float = 0.1, latency_ms: float = 0.0,
-                   instance: str | None = None) -> tuple[list[Service], list[Any]]:
-    """The services for one role, and the resources to close after them."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+                   instance: str | None = None) -> tuple[list[Service], Wiring]:
+    """The services for one role, from its topology, and the wiring that holds what they share (close it after them).
+
+    A role that does not scale runs one worker whatever ``workers`` says;
+    an order source (a role that reads no topic) is paced by ``rate``.
+    """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    closables: list[Any] = []
-    if role in ("orders", "analytics") and workers > 1:
+    topology = load_topology(settings.topology)
+    spec = topology.role(role)
+    if not spec.scales and workers > 1:
         # orders: one generator paces the rate; analytics: its frames live in one consumer's memory
         log.warning("%s runs one worker per process; --workers %d ignored (run more processes instead)", role, workers)
-    if role == "orders":
-        backend = OrdersBackend(settings, rate=rate)
-        backend.keep_ids = False  # a process runs for days: do not keep every order id in memory
-        return [backend], closables
-    if role == "analytics":
-        return [AnalyticsBackend(settings)], closables
-    ledger = Ledger(settings.db_path)
-    closables.append(ledger)
-    if role == "transactions":
-        controls = PaymentControls(decline_probability, latency_ms)
-        name = instance or default_instance()
-        return [ProcessTransactions(settings, ledger, controls=controls, worker=n, instance=name) for n in range(workers)], closables
-    host, port = settings.smtp_host, settings.smtp_port
-    if not host:
-        catcher = MailCatcher(port=settings.smtp_port).start()
-        closables.append(catcher)
-        host, port = catcher.host, catcher.port
-        log.info("no ORDERLAB_SMTP_HOST: catching e-mail on %s:%s", host, port)
-    return [EmailNotifier(settings, ledger, smtp_host=host, smtp_port=port, name=f"email-{n}") for n in range(workers)], closables
+        workers = 1
+    wiring = Wiring(settings, topology, controls=PaymentControls(decline_probability, latency_ms),
+                    instance=instance or default_instance(), catcher_port=settings.smtp_port)
+    options: dict[str, Any] = {} if spec.consumes else {"rate": rate}
+    try:
+        wiring.prepare(role)
+        services = [wiring.service(role, worker=n, name=f"{role}-{n}" if spec.scales else role, **options)
+                    for n in range(workers)]
+    except BaseException:
+        wiring.close()
+        raise
+    return services, wiring
 
 
 class _StopBeforeStart(Exception):
@@ -125,8 +100,10 @@ def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0
     """Run ``role`` until SIGTERM or SIGINT; returns the process exit code.
 
     0: stopped on request after a clean drain. 1: a worker failed, or did not
-    drain within ``drain_timeout_s``.
+    drain within ``drain_timeout_s``. An unknown role raises
+    :class:`~orderlab.topology.TopologyError` before anything connects.
     """
+    load_topology(settings.topology).role(role)
     stop_requested = threading.Event()
     waiting_for_broker = True
 
@@ -153,8 +130,8 @@ def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0
         except _StopBeforeStart:
             log.info("%s: stopped before it started", role)
             return 0
-        services, closables = build_services(role, settings, workers=workers, rate=rate, instance=instance,
-                                             decline_probability=decline_probability, latency_ms=latency_ms)
+        services, wiring = build_services(role, settings, workers=workers, rate=rate, instance=instance,
+                                          decline_probability=decline_probability, latency_ms=latency_ms)
         try:
             for service in services:
                 service.start()
@@ -166,11 +143,10 @@ def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0
                 _watch(role, services, stop_requested, interval_s)
         finally:
             stuck = stop_all(services, drain_timeout_s)
-            for resource in closables:
-                try:
-                    (resource.stop if isinstance(resource, MailCatcher) else resource.close)()
-                except Exception as exc:  # noqa: BLE001 - closing must not hide the exit status
-                    log.warning("%s: error while closing %s: %s", role, type(resource).__name__, exc)
+            try:
+                wiring.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the exit status
+                log.warning("%s: error while closing the ledger or the SMTP catcher: %s", role, exc)
     finally:
         faulthandler.unregister(signal.SIGUSR1)
         for sig, handler in previous.items():
@@ -198,25 +174,6 @@ def _watch(role: str, services: list[Service], stop_requested: threading.Event, 
         if time.monotonic() >= next_log:
             next_log += interval_s
             log.info("%s", counter_line(services))
-
-
-def stop_all(services: list[Service], timeout_s: float) -> list[Service]:
-    """Stop every service at once (each drains its batch and commits) and
-    return those still running after ``timeout_s``.
-
-    Stopping them one after the other would let the later ones keep
-    consuming while the earlier ones drain, and would add the drain times up.
-    """
-    deadline = time.monotonic() + timeout_s
-    stoppers = [
-        threading.Thread(target=service.stop, args=(timeout_s,), name=f"stop-{service.name}", daemon=True)
-        for service in services
-    ]
-    for stopper in stoppers:
-        stopper.start()
-    for stopper in stoppers:
-        stopper.join(max(0.0, deadline - time.monotonic()) + 0.5)
-    return [service for service in services if service.alive]
 
 
 def counter_line(services: list[Service]) -> str:

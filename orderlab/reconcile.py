@@ -14,11 +14,14 @@ from typing import Any, Iterable
 from kafka import TopicPartition
 
 from .clients import make_consumer
+from .dlq import DeadLetter, parse_dead_letter
 from .settings import Settings
 
 
 @dataclass(frozen=True)
 class Reconciliation:
+    """Every order of a run accounted for: counts read back from the topics, the inbox and the ledger."""
+
     orders_placed: int
     orders_confirmed: int
     orders_declined: int
@@ -125,3 +128,31 @@ def read_topic_keys(settings: Settings, topic: str, timeout_s: float = 30.0) -> 
 
 def count_records(settings: Settings, topic: str) -> int:
     return len(read_topic_records(settings, topic))
+
+
+def read_dead_letters(settings: Settings, dead_letter_topics: Iterable[str], timeout_s: float = 30.0) -> list[DeadLetter]:
+    """Every record of the given dead-letter topics, parsed (reason, source topic, partition, offset)."""
+    return [
+        parse_dead_letter(record)
+        for topic in dead_letter_topics
+        for record in read_to_end(settings, topic, timeout_s).values()
+    ]
+
+
+def reconcile_run(settings: Settings, *, placed: Iterable[str] | None, emailed: Iterable[str], analytics_seen: int,
+                  dead_letter_topics: Iterable[str]) -> Reconciliation:
+    """Read a run's topics back and account for every order it placed.
+
+    ``placed``: the ids the order source sent (None: read them from
+    ``order_details``); ``emailed``: the order ids of the e-mails the SMTP
+    server received (the catcher's inbox, or the ledger for an external server).
+    """
+    s = settings
+    return account(
+        placed=read_topic_keys(s, s.order_details_topic) if placed is None else placed,
+        confirmed=read_topic_keys(s, s.order_confirmed_topic),
+        declined=read_topic_keys(s, s.order_declined_topic),
+        emailed=emailed,
+        analytics_seen=analytics_seen,
+        dead_lettered=sum(len(read_to_end(s, topic)) for topic in dead_letter_topics),
+    )

@@ -48,6 +48,9 @@ class Settings:
     db_url: str = ""
     # How long a role waits for the broker to answer before giving up.
     connect_timeout_s: float = 10.0
+    # Which system's roles run: "seed" (orderlab.seed), or "package.module:ATTRIBUTE"
+    # for a topology declared elsewhere (see orderlab.topology).
+    topology: str = "seed"
 
     def __post_init__(self) -> None:
         _check_bootstrap(self.bootstrap_servers)
@@ -69,6 +72,8 @@ class Settings:
             raise SettingsError(f"smtp_port must be a TCP port (1-65535), got {self.smtp_port}")
         if self.db_url and not self.db_url.startswith("sqlite:///") and self.db_url != "sqlite://":
             raise SettingsError(f"db_url must look like sqlite:///path/to/ledger.db, got {self.db_url!r}")
+        if not self.topology.strip():
+            raise SettingsError("topology is empty: set ORDERLAB_TOPOLOGY=seed or module:ATTRIBUTE")
         if self.connect_timeout_s <= 0:
             raise SettingsError(f"connect_timeout_s must be positive, got {self.connect_timeout_s}")
 

@@ -9,23 +9,16 @@ from kafka.errors import TopicAlreadyExistsError
 
 from .clients import make_admin
 from .settings import Settings
+from .topology import load_topology
 
 
 def topic_plan(settings: Settings) -> dict[str, int]:
-    """Every topic the pipeline needs, with its partition count.
+    """Every topic of the configured topology, with its partition count.
 
     ``order_details`` has several partitions so the transactions role can
     scale out inside one consumer group; dead-letter topics need only one.
     """
-    partitions = settings.order_details_partitions
-    plan = {
-        settings.order_details_topic: partitions,
-        settings.order_confirmed_topic: partitions,
-        settings.order_declined_topic: partitions,
-    }
-    for topic in list(plan):
-        plan[settings.dlq_topic(topic)] = 1
-    return plan
+    return load_topology(settings.topology).topic_plan(settings)
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:

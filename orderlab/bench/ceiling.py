@@ -22,7 +22,7 @@ from kafka import KafkaProducer
 from ..clients import make_consumer, make_producer
 from ..events import ConfirmedOrder, encode_confirmed, encode_order
 from ..generator import OrderFactory
-from ..services.consumer import next_offsets
+from ..services.records import next_offsets
 from ..settings import Settings
 from ..topics import ensure_topics
 from .cpuclock import CpuClock, per_order_us

@@ -20,11 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ledger import Ledger
-from ..mailcatcher import MailCatcher
-from ..services import AnalyticsBackend, EmailNotifier, OrdersBackend, Service, TransactionsBackend
+from ..services import Service
 from ..settings import Settings
 from ..topics import ensure_topics
+from ..wiring import Wiring
 from .cpuclock import CpuClock, per_order_us
 from .pipeline import UNTHROTTLED
 
@@ -85,29 +84,22 @@ def measure_roles(settings: Settings, orders: int, *, timeout_s: float = 120.0,
     report = progress or (lambda fraction: None)
     costs: list[RoleCost] = []
 
-    generator = OrdersBackend(settings, rate=0, limit=orders)
-    costs.append(_timed("orders", generator, lambda: generator.counters["acknowledged"], orders, 1, timeout_s,
-                        begin=lambda: generator.set_rate(UNTHROTTLED)))
-    report(0.25)
-    ledger = Ledger(settings.db_path)
-    catcher: MailCatcher | None = None
+    wiring = Wiring(settings)  # the ledger and the SMTP catcher, as the Lab makes them
     try:
-        payments = TransactionsBackend(settings, ledger)
+        generator = wiring.service("orders", rate=0, limit=orders)
+        costs.append(_timed("orders", generator, lambda: generator.counters["acknowledged"], orders, 1, timeout_s,
+                            begin=lambda: generator.set_rate(UNTHROTTLED)))
+        report(0.25)
+        payments = wiring.service("transactions")
         costs.append(_timed("transactions", payments, lambda: payments.counters["consumed"], orders, 1, timeout_s))
         report(0.5)
-        smtp_host, smtp_port = settings.smtp_host, settings.smtp_port
-        if not smtp_host:  # as the Lab does
-            catcher = MailCatcher().start()
-            smtp_host, smtp_port = catcher.host, catcher.port
-        mailer = EmailNotifier(settings, ledger, smtp_host=smtp_host, smtp_port=smtp_port)
+        mailer = wiring.service("email")
         confirmed = payments.counters["confirmed"]
         costs.append(_timed("email", mailer, lambda: mailer.counters["sent"], confirmed, 1, timeout_s))
         report(0.75)
-        analytics = AnalyticsBackend(settings)
+        analytics = wiring.service("analytics")
         costs.append(_timed("analytics", analytics, lambda: analytics.counters["consumed"], 2 * orders, 2, timeout_s))
         report(1.0)
     finally:
-        if catcher is not None:
-            catcher.stop()
-        ledger.close()
+        wiring.close()
     return tuple(costs)

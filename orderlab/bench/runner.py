@@ -16,6 +16,7 @@ from kafka.errors import KafkaError
 
 from ..clients import check_broker
 from ..lab import new_run_suffix
+from ..limits import MAX_RATE
 from ..progress import ProgressBar
 from ..settings import Settings
 from ..topics import delete_topics
@@ -28,7 +29,7 @@ from .roles import measure_roles
 
 log = logging.getLogger(__name__)
 
-TOP_SLIDER_RATE = 2000  # the control room's rate slider ends here
+TOP_SLIDER_RATE = MAX_RATE  # the control room's rate slider ends here
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from .. import aggregates
-from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_confirmed, decode_declined, decode_order
+from ..events import ConfirmedOrder, DeclinedOrder, Order
 from ..settings import Settings
-from .consumer import ConsumerService, Received
+from ..topology import RoleSpec
+from .consumer import ConsumerService
+from .records import Received
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 ANALYTICS_FETCH_MIN_BYTES = 64 * 1024
@@ -22,11 +24,16 @@ ANALYTICS_FETCH_MAX_WAIT_MS = 100
 
 
 class AnalyticsBackend(ConsumerService[Any]):
-    role = "analytics"
-    counter_names = ("consumed", "orders_seen", "duplicates_seen", "outcomes_seen", "dead_lettered", "commits", "commit_failures")
+    """Keeps what it reads as rows for the charts: orders, their items and their payment outcomes.
 
-    def __init__(self, settings: Settings, *, keep: int = 200_000, **kwargs: Any) -> None:
-        super().__init__(settings, **kwargs)
+    Extra argument: ``keep``, how many orders (and outcomes) it keeps, the
+    oldest dropped first, so a long run's memory stays bounded.
+    """
+
+    counter_names = ("orders_seen", "duplicates_seen", "outcomes_seen")
+
+    def __init__(self, settings: Settings, spec: RoleSpec, *, keep: int = 200_000, **options: Any) -> None:
+        super().__init__(settings, spec, **options)
         self._lock = threading.Lock()
         self._orders: deque[tuple[str, float, float, int, int]] = deque(maxlen=keep)
         self._items: deque[tuple[str, str, str, int, int]] = deque(maxlen=keep * 2)
@@ -47,16 +54,6 @@ class AnalyticsBackend(ConsumerService[Any]):
         orders/s; this way about ten.
         """
         return {"fetch_min_bytes": ANALYTICS_FETCH_MIN_BYTES, "fetch_max_wait_ms": ANALYTICS_FETCH_MAX_WAIT_MS}
-
-    def topics(self) -> tuple[str, ...]:
-        return (self.settings.order_details_topic, self.settings.order_confirmed_topic, self.settings.order_declined_topic)
-
-    def decoder(self, topic: str) -> Callable[[bytes | None], Any]:
-        if topic == self.settings.order_details_topic:
-            return decode_order
-        if topic == self.settings.order_confirmed_topic:
-            return decode_confirmed
-        return decode_declined
 
     def process(self, batch: list[Received[Any]]) -> list[Any]:
         seen_at = time.time()
@@ -84,8 +81,16 @@ class AnalyticsBackend(ConsumerService[Any]):
         return []
 
     # -- what the charts read ------------------------------------------------------
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(orders, items, outcomes) DataFrames of what was seen so far (bounded)."""
+    def frames(self) -> tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame"]:
+        """(orders, items, outcomes) DataFrames of what was seen so far (bounded).
+
+        pandas is imported here, not with the module: every command line
+        imports the roles (through the topology), and most never draw a chart.
+        """
+        import pandas as pd
+
+        from .. import aggregates
+
         with self._lock:
             orders = list(self._orders)
             items = list(self._items)
@@ -97,6 +102,9 @@ class AnalyticsBackend(ConsumerService[Any]):
         )
 
     def summary(self, window_s: float = 10) -> dict[str, float]:
+        """Orders/s, revenue, basket size... over the last ``window_s`` seconds (see :func:`orderlab.aggregates.summary`)."""
+        from .. import aggregates
+
         orders, items, outcomes = self.frames()
         return aggregates.summary(orders, items, outcomes, time.time(), window_s)
 

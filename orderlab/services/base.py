@@ -1,21 +1,27 @@
 """The ``Service`` base: one role running in one thread.
 
-The base owns the thread, the stop event, the state and the clean-up; a role
-writes only its work (:meth:`Service.loop`, or per batch for consumers in
-:class:`~orderlab.services.consumer.ConsumerService`). The thread never
-sleeps blindly: it waits on its stop event, so ``stop()`` is answered at once.
-Signal handlers belong to a process's ``main()``, never here.
+The base owns the thread, the stop event, the state, the counters and the
+clean-up; a role writes only its work, in the abstract hooks (:meth:`Service.loop`
+here, or per batch in :class:`~orderlab.services.consumer.ConsumerService`).
+The thread never sleeps blindly: it waits on its stop event, so ``stop()`` is
+answered at once. Signal handlers belong to a process's ``main()``, never here.
+
+A role is built from its declaration in a topology (:class:`~orderlab.topology.RoleSpec`):
+the declaration says what it reads and writes; :attr:`Service.ports` holds
+this run's names for them.
 """
 
 from __future__ import annotations
 
+import abc
 import enum
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from ..settings import Settings
+from ..topology import Ports, RoleSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +59,44 @@ class Counters:
             return dict(self._values)
 
 
-class Service:
+def declared_counters(cls: type) -> tuple[str, ...]:
+    """Every ``counter_names`` along ``cls``'s bases, the most basic first, each once.
+
+    A base declares the counters every role of its kind keeps (a consumer's
+    ``consumed``, ``commits``...), a role only its own: every role then
+    reports the same shared columns from its first snapshot on.
+    """
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        names.update(dict.fromkeys(vars(klass).get("counter_names", ())))
+    return tuple(names)
+
+
+class Service(abc.ABC):
     """A role in a thread: ``start()``, ``stop()``, ``with`` or ``run()``.
 
-    Subclasses override :meth:`setup` (make clients; runs in the service's
-    thread, so consumers are used by one thread only), :meth:`loop` (return
-    when :attr:`stopping` is set) and :meth:`close`.
+    Arguments: ``settings``; ``spec``, the role's declaration in its topology;
+    ``name``, this worker's name in logs and snapshots (default: the role's
+    name); ``worker``, its slot among the role's workers (0 for the first);
+    ``instance``, the process it runs in when there are several (process mode,
+    see :func:`orderlab.process.default_instance`).
+
+    Subclasses write :meth:`loop` (return soon after :attr:`stopping` is set)
+    and may override :meth:`setup` (make clients; it runs in the service's
+    own thread, so a consumer is used by one thread only) and :meth:`close`.
     """
 
-    role: str = "service"
     counter_names: tuple[str, ...] = ()
 
-    def __init__(self, settings: Settings, *, name: str | None = None) -> None:
+    def __init__(self, settings: Settings, spec: RoleSpec, *, name: str | None = None, worker: int = 0,
+                 instance: str | None = None) -> None:
         self.settings = settings
-        self.name = name or self.role
-        self.counters = Counters(*self.counter_names)
+        self.spec = spec
+        self.ports: Ports = spec.ports(settings)
+        self.name = name or spec.name
+        self.worker = worker
+        self.instance = instance
+        self.counters = Counters(*declared_counters(type(self)))
         self.error: BaseException | None = None
         self._state = ServiceState.NEW
         self._state_lock = threading.Lock()
@@ -75,6 +104,11 @@ class Service:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None
+
+    @property
+    def role(self) -> str:
+        """The role's one name in its topology (``transactions``), shared by all its workers."""
+        return self.spec.name
 
     # -- state -------------------------------------------------------------
     @property
@@ -92,6 +126,10 @@ class Service:
     def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a stop request; True when stopping."""
         return self._stop_event.wait(seconds)
+
+    def not_started(self, what: str) -> ServiceError:
+        """The error for using ``what`` (a client) before :meth:`start` made it, or after it was closed."""
+        return ServiceError(f"{self.name} has no {what}: it is {self._state.value} (call start() first)")
 
     # -- lifecycle -----------------------------------------------------------
     def start(self, timeout: float | None = None) -> "Service":
@@ -140,9 +178,9 @@ class Service:
     def run(self) -> None:
         """Process mode: run until :meth:`stop` is called (e.g. from a signal handler in ``main()``)."""
         self.start()
-        while self.alive:
-            assert self._thread is not None
-            self._thread.join(0.5)  # short joins keep the main thread responsive to signals
+        thread = self._thread
+        while thread is not None and thread.is_alive():
+            thread.join(0.5)  # short joins keep the main thread responsive to signals
         if self.error is not None:
             raise self.error
 
@@ -177,12 +215,34 @@ class Service:
     def setup(self) -> None:
         """Make clients. Runs in the service's own thread."""
 
+    @abc.abstractmethod
     def loop(self) -> None:
-        """The work; return soon after :attr:`stopping` becomes true."""
-        self._stop_event.wait()
+        """The work; return soon after :attr:`stopping` becomes true (wait with :meth:`wait`)."""
 
     def close(self) -> None:
         """Release clients. Runs in the service's own thread, even after a failure."""
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self._state.value, "error": None if self.error is None else str(self.error), **self.counters.snapshot()}
+        """Name, state, error and every counter: one row of a snapshot."""
+        return {"name": self.name, "state": self._state.value, "error": None if self.error is None else str(self.error),
+                **self.counters.snapshot()}
+
+
+def stop_all(services: Iterable[Service], timeout_s: float) -> list[Service]:
+    """Stop every service at once (each drains its batch and commits) and
+    return those still running after ``timeout_s``.
+
+    Stopping them one after the other would let the later ones keep
+    consuming while the earlier ones drain, and would add the drain times up.
+    """
+    services = list(services)
+    deadline = time.monotonic() + timeout_s
+    stoppers = [
+        threading.Thread(target=service.stop, args=(timeout_s,), name=f"stop-{service.name}", daemon=True)
+        for service in services
+    ]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(max(0.0, deadline - time.monotonic()) + 0.5)
+    return [service for service in services if service.alive]

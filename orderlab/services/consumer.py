@@ -13,132 +13,118 @@ rides out a broker restart instead of dying with its batch half done.
 
 from __future__ import annotations
 
+import abc
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
+from typing import Any, Generic, Mapping
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
 from ..clients import BrokerUnavailable, make_consumer, make_reply_producer
 from ..dlq import send_to_dlq
 from ..events import EventError
 from ..settings import Settings
+from ..topology import RoleSpec
 from .base import Service
+from .commits import OffsetCommitter
+from .faults import CrashRequest, SimulatedCrash, abandon
+from .records import Event, Received, first_offsets, next_offsets
 
 log = logging.getLogger(__name__)
 
-Event = TypeVar("Event")
-
-
-@dataclass(frozen=True)
-class Received(Generic[Event]):
-    """A decoded record with where it came from."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    event: Event
-
-
-class SimulatedCrash(BaseException):
-    """Raised inside a worker to end it like a killed process: no commit, no clean leave."""
-
-
-def first_offsets(records: Iterable[Any]) -> dict[TopicPartition, int]:
-    """Where each partition of ``records`` starts: the offsets to seek to to read them again."""
-    first: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        first[tp] = min(first.get(tp, record.offset), record.offset)
-    return first
-
-
-def next_offsets(records: Iterable[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
-    """The offsets to commit after ``records``: one past the last of each partition."""
-    offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        current = offsets.get(tp)
-        if current is None or record.offset + 1 > current.offset:
-            offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-    return offsets
-
 
 class ConsumerService(Service, Generic[Event]):
-    """A role that consumes ``topics`` in group ``group_id(role)``.
+    """A role that consumes the topics its declaration reads, in its group.
 
-    A subclass sets ``decoders`` (topic → decode function) and writes
-    :meth:`process`, which returns the futures of what it sent.
+    Each topic's records are decoded with the record type declared for it
+    (:attr:`ports`); a subclass writes :meth:`process`, which does the work
+    for a batch of decoded records and returns the futures of what it sent.
+
+    Extra arguments: ``producer``, one to share (else the role makes its own
+    in :meth:`setup`); ``consumer_config``, extra kafka-python consumer
+    settings (a short ``session_timeout_ms`` in chaos runs, so that a crashed
+    worker's partitions move on quickly).
     """
 
     poll_timeout_ms = 100
     # back-off after a batch failed (the broker away): doubles up to the maximum
     retry_backoff_s = 0.2
     max_retry_backoff_s = 2.0
-    final_commit_timeout_ms = 5_000
+    counter_names = (
+        "consumed", "dead_lettered", "commits", "commit_failures", "retries", "rewinds", "crashes", "crash_batch_records",
+    )  # fmt: skip
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        producer: KafkaProducer | None = None,
-        name: str | None = None,
-        consumer_config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(settings, name=name)
+    def __init__(self, settings: Settings, spec: RoleSpec, *, producer: KafkaProducer | None = None,
+                 consumer_config: Mapping[str, Any] | None = None, **service_options: Any) -> None:
+        super().__init__(settings, spec, **service_options)
         self._shared_producer = producer
-        self.producer: KafkaProducer | None = producer
-        self.consumer: KafkaConsumer | None = None
-        # extra kafka-python consumer settings, e.g. a short session_timeout_ms
-        # so that a crashed worker's partitions move on quickly (chaos runs)
+        self._producer: KafkaProducer | None = producer
+        self._consumer: KafkaConsumer | None = None
+        self._committer: OffsetCommitter | None = None
         self.consumer_config = dict(consumer_config or {})
-        self._crash_requested = False
-        self._crash_after_send = False
-        self._crash_min_records = 1
+        self._crash: CrashRequest | None = None
         self._failures_in_a_row = 0
-        self._last_offsets: dict[TopicPartition, OffsetAndMetadata] = {}  # the latest sent to be committed, per partition
         # Partitions held after the last poll: 0 while this member is still
         # joining its group, or has none because the group has more members.
         self.partitions = 0
 
     # what the subclass provides ---------------------------------------------
-    def topics(self) -> tuple[str, ...]:
-        raise NotImplementedError
-
-    def decoder(self, topic: str) -> Callable[[bytes | None], Event]:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def process(self, batch: list[Received[Event]]) -> list[Any]:
         """Do the work for a batch; return the futures of the records sent."""
-        raise NotImplementedError
 
     def consumer_overrides(self) -> dict[str, Any]:
+        """kafka-python consumer settings of this role (the defaults are in :func:`orderlab.clients.make_consumer`)."""
         return {}
 
+    # clients ---------------------------------------------------------------------
     @property
     def group_id(self) -> str:
-        return self.settings.group_id(self.role)
+        return str(self.ports.group_id)
+
+    def topics(self) -> tuple[str, ...]:
+        return self.ports.topics
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            raise self.not_started("producer")
+        return self._producer
+
+    @producer.setter
+    def producer(self, producer: KafkaProducer | None) -> None:
+        self._producer = producer
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        if self._consumer is None:
+            raise self.not_started("consumer")
+        return self._consumer
+
+    @property
+    def committer(self) -> OffsetCommitter:
+        if self._committer is None:
+            raise self.not_started("consumer")
+        return self._committer
 
     # lifecycle -----------------------------------------------------------------
     def setup(self) -> None:
-        if self.producer is None:
-            self.producer = self.make_own_producer()
+        if self._producer is None:
+            self._producer = self.make_own_producer()
         overrides = {**self.consumer_overrides(), **self.consumer_config}
-        self.consumer = make_consumer(self.settings, self.group_id, *self.topics(), **overrides)
+        self._consumer = make_consumer(self.settings, self.group_id, *self.topics(), **overrides)
+        self._committer = OffsetCommitter(self._consumer, self.counters, self.name)
 
     def make_own_producer(self) -> KafkaProducer:
         return make_reply_producer(self.settings)
 
     def close(self) -> None:
-        if self.consumer is not None:
-            self._commit_last()
+        if self._consumer is not None and self._committer is not None:
+            self._committer.commit_last()
             # autocommit is off: whatever was not committed after its work is read again
-            self.consumer.close(autocommit=False)
-        if self.producer is not None and self.producer is not self._shared_producer:
-            self.producer.close(timeout=5)
+            self._consumer.close(autocommit=False)
+        if self._producer is not None and self._producer is not self._shared_producer:
+            self._producer.close(timeout=5)
 
     def crash(self, after_send: bool = True, *, min_records: int = 1) -> None:
         """Fault injection: end the worker at its next batch like a killed process.
@@ -148,25 +134,21 @@ class ConsumerService(Service, Generic[Event]):
         at-least-once delivery produces duplicates. ``min_records`` waits for
         a batch of at least that many records, so the crash loses real work.
         """
-        if min_records < 1:
-            raise ValueError(f"min_records must be at least 1, got {min_records}")
-        self._crash_after_send = after_send
-        self._crash_min_records = min_records
-        self._crash_requested = True
+        self._crash = CrashRequest(after_send, min_records)
 
     def crash_due(self, raw_records: list[Any]) -> bool:
         """Whether the requested crash happens in this batch."""
-        return self._crash_requested and len(raw_records) >= self._crash_min_records
+        return self._crash is not None and self._crash.due(raw_records)
 
     def loop(self) -> None:
-        assert self.consumer is not None
+        consumer = self.consumer
         while not self.stopping:
             try:
-                polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+                polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
             except KafkaError as exc:
                 self._back_off("poll", exc)
                 continue
-            self.partitions = len(self.consumer.assignment())
+            self.partitions = len(consumer.assignment())
             if not polled:
                 self.idle()
                 continue
@@ -193,7 +175,6 @@ class ConsumerService(Service, Generic[Event]):
         Partitions taken away by a rebalance meanwhile are left alone: their
         new owner starts from the last committed offset anyway.
         """
-        assert self.consumer is not None
         assigned = self.consumer.assignment()
         for tp, offset in first_offsets(raw_records).items():
             if tp in assigned:
@@ -216,57 +197,27 @@ class ConsumerService(Service, Generic[Event]):
 
     def idle(self) -> None:
         """Called after an empty poll: commit what the consumer skipped past its last record."""
-        self._commit_skipped()
-
-    def _commit_skipped(self) -> None:
-        """Commit each partition's position where it moved past the last committed offset.
-
-        Only records never given to us lie there: transaction markers and
-        aborted records, which ``read_committed`` readers step over on an
-        empty poll. Committing "last record + 1" alone stops short of the
-        last marker, so a caught-up reader of a transactional topic would
-        show a lag of one per partition forever.
-        """
-        assert self.consumer is not None
-        skipped: dict[TopicPartition, OffsetAndMetadata] = {}
-        assigned = self.consumer.assignment()
-        for tp, last in self._last_offsets.items():
-            if tp not in assigned:
-                continue
-            try:
-                position = self.consumer.position(tp, timeout_ms=0)
-            except KafkaError:
-                continue
-            if position is not None and position > last.offset:
-                skipped[tp] = OffsetAndMetadata(position, "", -1)
-        if skipped:
-            self.commit(skipped)
+        self.committer.commit_skipped()
 
     def _die(self) -> None:
         """Drop the clients without committing or leaving the group cleanly."""
-        consumer, self.consumer = self.consumer, None
+        consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            # kafka-python has no "abandon" call: stop heartbeating and drop the
-            # sockets, so the group notices only when the session times out,
-            # exactly as with a killed process (no commit, no LeaveGroup).
-            consumer._coordinator._close_heartbeat()  # noqa: SLF001
-            consumer._closed = True  # noqa: SLF001
-            consumer._client.close()  # noqa: SLF001
-        producer = self.producer
+            abandon(consumer)
+        producer = self._producer
         if producer is not None and producer is not self._shared_producer:
-            self.producer = None
+            self._producer = None
             producer.close(timeout=0)
         self.counters.add("crashes")
 
     # the batch -----------------------------------------------------------------
     def decode(self, raw_records: list[Any]) -> tuple[list[Received[Event]], list[Any]]:
         """Split a poll into decoded events and dead-letter futures."""
-        assert self.producer is not None
         decoded: list[Received[Event]] = []
         dead: list[Any] = []
         for record in raw_records:
             try:
-                event = self.decoder(record.topic)(record.value)
+                event = self.ports.decoder(record.topic)(record.value)
             except EventError as exc:
                 dead.append(
                     send_to_dlq(
@@ -284,7 +235,7 @@ class ConsumerService(Service, Generic[Event]):
         if decoded:
             futures.extend(self.process(decoded))
         crash = self.crash_due(raw_records)
-        if crash and not self._crash_after_send:
+        if crash and self._crash is not None and not self._crash.after_send:
             raise SimulatedCrash
         self.await_acks(futures)
         if crash:
@@ -297,45 +248,6 @@ class ConsumerService(Service, Generic[Event]):
         for future in futures:
             future.get(timeout=60)
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        """Commit a finished batch's offsets without waiting for the answer.
-
-        The batch's work is done and its output acknowledged by now, so
-        at-least-once holds whenever the commit lands; a commit that fails
-        (the group rebalanced) only means the batch is read again. Not
-        waiting saves a round trip per batch, which at a low rate was the
-        longest step of a batch and held up the next order. :meth:`close`
-        commits the last offsets once more, synchronously, so a role stopped
-        cleanly leaves nothing to read again.
-        """
-        assert self.consumer is not None
-        self._last_offsets.update(offsets)
-        try:
-            self.consumer.commit_async(offsets, callback=self._committed)
-        except KafkaError as exc:
-            self._commit_failed(exc)
-
-    def _committed(self, _offsets: Any, result: Any) -> None:
-        """kafka-python's answer to an asynchronous commit (called on its network thread)."""
-        if isinstance(result, BaseException):
-            self._commit_failed(result)
-        else:
-            self.counters.add("commits")
-
-    def _commit_failed(self, exc: BaseException) -> None:
-        # The group rebalanced under us: the new owner reads these records
-        # again, which the idempotent work below us tolerates.
-        self.counters.add("commit_failures")
-        log.info("%s: commit failed (%s); the batch will be redelivered", self.name, exc)
-
-    def _commit_last(self) -> None:
-        """On a clean stop: wait for the last offsets of the partitions still assigned to be committed."""
-        assert self.consumer is not None
-        assigned = self.consumer.assignment()
-        last = {tp: offset for tp, offset in self._last_offsets.items() if tp in assigned}
-        if not last:
-            return
-        try:
-            self.consumer.commit(last, timeout_ms=self.final_commit_timeout_ms)  # bounded: the broker may be away
-        except (CommitFailedError, KafkaError) as exc:
-            self._commit_failed(exc)
+    def commit(self, offsets: dict[Any, Any]) -> None:
+        """Commit a finished batch's offsets (see :meth:`OffsetCommitter.commit`)."""
+        self.committer.commit(offsets)

@@ -7,10 +7,11 @@ and :meth:`OrdersBackend.submit`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -20,6 +21,7 @@ from ..dlq import send_to_dlq
 from ..events import EventError, Order, encode_order, order_from_dict
 from ..generator import OrderFactory, TokenBucket
 from ..settings import Settings
+from ..topology import RoleSpec
 from .base import Service
 
 log = logging.getLogger(__name__)
@@ -35,27 +37,51 @@ class Placed:
 
 
 class OrdersBackend(Service):
-    role = "orders"
+    """The order source: a generator at a rate, plus orders placed by hand (a form, the CLI).
+
+    Extra arguments: ``rate`` in orders per second (0: the generator waits);
+    ``limit``, stop generating after that many orders; ``producer``, one to
+    share (it lingers, to batch orders); ``factory``, what makes the orders;
+    ``keep_ids``, keep every placed order id for reconciliation (the Lab, the
+    demo), off for a process that runs for days.
+    """
+
     counter_names = ("placed", "acknowledged", "rejected", "send_errors")
 
     def __init__(
         self,
         settings: Settings,
+        spec: RoleSpec,
         *,
         rate: float = 0.0,
         limit: int | None = None,
         producer: KafkaProducer | None = None,
         factory: OrderFactory | None = None,
+        keep_ids: bool = False,
+        **options: Any,
     ) -> None:
-        super().__init__(settings)
+        super().__init__(settings, spec, **options)
         self.bucket = TokenBucket(rate)
         self.limit = limit  # stop generating after this many orders (None: no limit)
-        self.factory = factory
+        self._factory = factory
         self._shared_producer = producer
-        self.producer: KafkaProducer | None = producer
-        self.placed_ids: list[str] = []  # kept for reconciliation; bounded by demo sizes
-        self.keep_ids = True
+        self._producer: KafkaProducer | None = producer
+        self.placed_ids: list[str] = []  # kept for reconciliation (keep_ids); bounded by demo sizes
+        self.keep_ids = keep_ids
         self._linger_ms = 0.0
+        self._topic = self.ports.output("order_details")
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            raise self.not_started("producer")
+        return self._producer
+
+    @property
+    def factory(self) -> OrderFactory:
+        if self._factory is None:
+            raise self.not_started("order factory")
+        return self._factory
 
     # -- rate --------------------------------------------------------------
     @property
@@ -69,26 +95,47 @@ class OrdersBackend(Service):
     def generated_all(self) -> bool:
         return self.limit is not None and self.counters["placed"] >= self.limit
 
+    @contextlib.contextmanager
+    def burst(self, count: int, rate: float) -> Iterator[int]:
+        """Place exactly ``count`` more orders at ``rate``/s; yields the ``placed`` count to wait for.
+
+        On leaving, the rate and limit are what they were before. Exact when
+        the generator was idle (rate 0) before, which is how the lessons use it.
+        """
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0 orders/s to generate orders, got {rate}")
+        previous_rate, previous_limit = self.rate, self.limit
+        self.set_rate(0)
+        target = self.counters["placed"] + count
+        self.limit = target
+        self.set_rate(rate)
+        try:
+            yield target
+        finally:
+            self.set_rate(0)
+            self.bucket.take()  # drop whole tokens earned at ``rate``: lifting the limit must not release them
+            self.limit = previous_limit
+            self.set_rate(previous_rate)
+
     # -- placing -----------------------------------------------------------
     def setup(self) -> None:
-        if self.producer is None:
-            self.producer = make_producer(self.settings)
-        if self.factory is None:
-            self.factory = OrderFactory()
+        if self._producer is None:
+            self._producer = make_producer(self.settings)
+        if self._factory is None:
+            self._factory = OrderFactory()
 
     def place(self, order: Order) -> Any:
         """Send a valid order; returns the send future (``.get()`` waits for the broker's ack)."""
-        if self.producer is None:
-            raise RuntimeError("OrdersBackend is not started: call start() first")
+        producer = self.producer
         # Counted before the send: an order whose send fails is then visible
         # to the reconciliation as lost, never silently missing.
         self.counters.add("placed")
         if self.keep_ids:
             self.placed_ids.append(order.order_id)
         try:
-            future = self.producer.send(
-                self.settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order)
-            )
+            future = producer.send(self._topic, key=order.order_id.encode(), value=encode_order(order))
         except Exception as exc:
             self._failed(exc)
             raise
@@ -104,10 +151,8 @@ class OrdersBackend(Service):
         try:
             order = order_from_dict(payload)
         except EventError as exc:
-            if self.producer is None:
-                raise RuntimeError("OrdersBackend is not started: call start() first") from None
             send_to_dlq(
-                self.producer, self.settings, topic=self.settings.order_details_topic, reason=str(exc),
+                self.producer, self.settings, topic=self._topic, reason=str(exc),
                 role=self.role, key=str(payload.get("order_id", "")).encode() or None,
                 value=json.dumps(payload, default=str).encode(),
             ).get(timeout=30)
@@ -125,8 +170,8 @@ class OrdersBackend(Service):
 
     # -- the generator loop ------------------------------------------------
     def loop(self) -> None:
-        assert self.factory is not None and self.producer is not None
-        self._linger_ms = float(self.producer.config.get("linger_ms", 0))
+        factory, producer = self.factory, self.producer
+        self._linger_ms = float(producer.config.get("linger_ms", 0))
         unsent = False  # placed orders that may still linger in the producer
         while not self.stopping:
             remaining = None if self.limit is None else self.limit - self.counters["placed"]
@@ -135,7 +180,7 @@ class OrdersBackend(Service):
                 continue
             due = self.bucket.take(remaining)
             for _ in range(due):
-                self.place(self.factory.make())
+                self.place(factory.make())
             unsent = unsent or due > 0
             if due == 0:
                 # wait for the next token, but wake at least every 100 ms to
@@ -156,14 +201,13 @@ class OrdersBackend(Service):
         out the linger (which, with the GIL handed around, costs them about
         twice ``linger_ms``).
         """
-        assert self.producer is not None
         try:
             self.producer.flush(timeout=within_s)
         except KafkaError:  # not acknowledged yet (or the broker is away): the records stay queued and go out anyway
             pass
 
     def close(self) -> None:
-        if self.producer is not None:
-            self.producer.flush(timeout=10)
-            if self.producer is not self._shared_producer:
-                self.producer.close(timeout=5)
+        if self._producer is not None:
+            self._producer.flush(timeout=10)
+            if self._producer is not self._shared_producer:
+                self._producer.close(timeout=5)

@@ -20,17 +20,20 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ..clients import make_reply_producer
-from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_order, encode_confirmed, encode_declined
+from ..events import ConfirmedOrder, DeclinedOrder, Order, encode_confirmed, encode_declined
 from ..ledger import Ledger
 from ..payments import PaymentRules, decide_payment
 from ..settings import Settings
-from .consumer import ConsumerService, Received, SimulatedCrash, next_offsets
+from ..topology import RoleSpec
+from .consumer import ConsumerService
+from .faults import SimulatedCrash
+from .records import Received, next_offsets
 
 log = logging.getLogger(__name__)
 
@@ -70,54 +73,54 @@ class PaymentControls:
 
 
 class TransactionsBackend(ConsumerService[Order]):
-    role = "transactions"
+    """Takes payment for each order it reads and writes the outcome.
+
+    Extra arguments: ``ledger`` (payments are idempotent by order id through
+    it); ``controls``, the decline probability and payment latency, shared by
+    every worker; ``seed`` for the payment simulation's random numbers.
+    """
+
     # how long the broker lets a transaction stay open before aborting it (a
     # crashed worker without a replacement blocks read_committed readers this long)
     transaction_timeout_ms = TRANSACTION_TIMEOUT_MS
-    counter_names = (
-        "consumed", "confirmed", "declined", "replayed", "dead_lettered", "commits", "commit_failures", "crashes",
-        "aborted", "retries", "rewinds", "producer_renewals",
-    )  # fmt: skip
+    counter_names = ("confirmed", "declined", "replayed", "aborted", "producer_renewals")
 
     def __init__(
         self,
         settings: Settings,
-        ledger: Ledger,
+        spec: RoleSpec,
         *,
+        ledger: Ledger,
         controls: PaymentControls | None = None,
-        worker: int = 0,
         producer: KafkaProducer | None = None,
         seed: int | None = None,
-        consumer_config: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
+        options.setdefault("name", f"{spec.name}-{options.get('worker', 0)}")
         # exactly-once needs a transactional producer of the worker's own
-        super().__init__(
-            settings,
-            producer=None if settings.exactly_once else producer,
-            name=f"transactions-{worker}",
-            consumer_config=consumer_config,
-        )
+        super().__init__(settings, spec, producer=None if settings.exactly_once else producer, **options)
         self.ledger = ledger
         self.controls = controls or PaymentControls()
-        self.worker = worker
         self._rng = random.Random(seed)
         self._renewed_at: float | None = None  # when the producer was last replaced after being fenced
-
-    def topics(self) -> tuple[str, ...]:
-        return (self.settings.order_details_topic,)
-
-    def decoder(self, topic: str) -> Callable[[bytes | None], Order]:
-        return decode_order
+        self._confirmed_topic = self.ports.output("order_confirmed")
+        self._declined_topic = self.ports.output("order_declined")
 
     @property
     def transactional_id(self) -> str | None:
-        """A stable id per worker slot (exactly-once only).
+        """A stable id per worker slot (exactly-once only), and per process when there are several.
 
         A replacement for a crashed worker uses the same id, which fences the
         old producer and aborts its open transaction at once, instead of
-        after the transaction timeout.
+        after the transaction timeout. In process mode the process's instance
+        name is part of it: Kafka lets only the newest producer of an id
+        live, and two processes that both number their workers from 0 would
+        otherwise fence each other's worker 0 in turn.
         """
-        return f"{self.settings.group_id(self.role)}-{self.worker}" if self.settings.exactly_once else None
+        if not self.settings.exactly_once:
+            return None
+        base = f"{self.group_id}-{self.worker}"
+        return base if self.instance is None else f"{base}-{self.instance}"
 
     def make_own_producer(self) -> KafkaProducer:
         if self.transactional_id is None:
@@ -140,7 +143,7 @@ class TransactionsBackend(ConsumerService[Order]):
         return decide_payment(order, self.controls.rules, self._rng)
 
     def process(self, batch: list[Received[Order]]) -> list[Any]:
-        assert self.producer is not None
+        producer = self.producer
         settled = self.ledger.settle((received.event for received in batch), self.decide)
         futures = []
         for received, (result, replayed) in zip(batch, settled):
@@ -149,11 +152,11 @@ class TransactionsBackend(ConsumerService[Order]):
                 self.counters.add("replayed")
             if result.approved:
                 value = encode_confirmed(ConfirmedOrder(order, result.payment_id, result.processed_at))
-                futures.append(self.producer.send(self.settings.order_confirmed_topic, key=received.key, value=value))
+                futures.append(producer.send(self._confirmed_topic, key=received.key, value=value))
                 self.counters.add("confirmed")
             else:
                 value = encode_declined(DeclinedOrder(order, result.reason, result.processed_at))
-                futures.append(self.producer.send(self.settings.order_declined_topic, key=received.key, value=value))
+                futures.append(producer.send(self._declined_topic, key=received.key, value=value))
                 self.counters.add("declined")
         return futures
 
@@ -161,19 +164,19 @@ class TransactionsBackend(ConsumerService[Order]):
         if not self.settings.exactly_once:
             super().handle(raw_records)
             return
-        assert self.consumer is not None
-        if self.producer is None:  # the last one was fenced: see _abort
-            self.producer = self.make_own_producer()
+        if self._producer is None:  # the last one was fenced: see _abort
+            self._producer = self.make_own_producer()
+        producer = self._producer
         try:
-            self.producer.begin_transaction()
+            producer.begin_transaction()
             decoded, _futures = self.decode(raw_records)  # commit_transaction flushes them
             if decoded:
                 self.process(decoded)
             if self.crash_due(raw_records):
-                self.producer.flush()  # the output reaches the log, in a transaction never committed
+                producer.flush()  # the output reaches the log, in a transaction never committed
                 raise SimulatedCrash
-            self.producer.send_offsets_to_transaction(next_offsets(raw_records), self.consumer.group_metadata())
-            self.producer.commit_transaction()
+            producer.send_offsets_to_transaction(next_offsets(raw_records), self.consumer.group_metadata())
+            producer.commit_transaction()
         except SimulatedCrash:
             raise
         except BaseException as exc:
@@ -194,14 +197,13 @@ class TransactionsBackend(ConsumerService[Order]):
         one stops with :class:`WorkerFenced`, so two workers never fence each
         other back and forth.
         """
-        assert self.producer is not None
         self.counters.add("aborted")
         try:
             self.producer.abort_transaction()
             return
         except KafkaError as exc:
             abort_error = exc
-        producer, self.producer = self.producer, None
+        producer, self._producer = self.producer, None
         producer.close(timeout=0)
         now = time.monotonic()
         if self._renewed_at is not None and now - self._renewed_at < FENCED_AGAIN_WINDOW_S:

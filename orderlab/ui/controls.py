@@ -15,14 +15,13 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
+from ..limits import MAX_RATE, MAX_WORKERS
 from .chartdata import History, Sample, dashboard_data, measured_rate
 from .charts import DashboardChart
 from .logs import capture_logs
 from .refresher import Refresher
 from .tables import counts_line
 
-MAX_RATE = 2000
-MAX_WORKERS = 8
 MAX_LATENCY_MS = 500
 
 

@@ -20,6 +20,7 @@ from orderlab.generator import OrderFactory
 from orderlab.lab import Lab
 from orderlab.ledger import Ledger
 from orderlab.reconcile import read_topic_keys
+from orderlab.seed import SEED
 from orderlab.services import PaymentControls, TransactionsBackend
 from orderlab.services.transactions import WorkerFenced
 from orderlab.settings import Settings
@@ -138,11 +139,11 @@ def test_two_workers_with_one_transactional_id_never_commit_an_order_twice(setti
     eos = settings.with_(exactly_once=True)
     first_ids = place(eos, 20, seed=41)
     ledger = Ledger(str(tmp_path / "ledger.db"))
-    zombie = TransactionsBackend(eos, ledger, worker=0, controls=PaymentControls(0.0))
+    zombie = TransactionsBackend(eos, SEED.role("transactions"), ledger=ledger, worker=0, controls=PaymentControls(0.0))
     zombie.start()
     try:
         assert wait_for(lambda: zombie.counters["consumed"] == 20)
-        with TransactionsBackend(eos, ledger, worker=0, controls=PaymentControls(0.0)) as successor:
+        with TransactionsBackend(eos, SEED.role("transactions"), ledger=ledger, worker=0, controls=PaymentControls(0.0)) as successor:
             more_ids: list[str] = []
             for seed in range(42, 52):
                 more_ids += place(eos, 10, seed=seed)

@@ -99,7 +99,7 @@ def tmp_home():
     (["demo", "--orders", "-5"], "--orders must be > 0"),
     (["demo", "--rate", "fast"], "--rate must be a number"),
     (["demo", "--rate", "nan"], "--rate must be a finite number"),
-    (["run", "nosuchrole"], "invalid choice"),
+    (["run", "nosuchrole"], "unknown role 'nosuchrole'"),
 ])
 def test_bad_arguments_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2

@@ -13,7 +13,10 @@ from orderlab.generator import OrderFactory
 from orderlab.ledger import Ledger
 from orderlab.mailcatcher import MailCatcher
 from orderlab.reconcile import read_topic_keys, read_topic_records
-from orderlab.services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, ServiceError, TransactionsBackend
+from orderlab.seed import SEED
+from orderlab.services import (
+    AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, ServiceError, SmtpEndpoint, TransactionsBackend,
+)
 from orderlab.topics import ensure_topics
 from waiting import wait_for
 
@@ -38,7 +41,7 @@ def write_orders(settings, count, seed, extra=()):
 
 def test_orders_backend_keys_orders_by_id_and_paces_the_generator(settings):
     ensure_topics(settings)
-    with OrdersBackend(settings, rate=200, limit=100) as orders:
+    with OrdersBackend(settings, SEED.role("orders"), rate=200, limit=100, keep_ids=True) as orders:
         assert wait_for(lambda: orders.counters["acknowledged"] == 100)
         assert not wait_for(lambda: orders.counters["placed"] > 100, timeout=0.3)
     records = read_topic_records(settings, settings.order_details_topic)
@@ -49,7 +52,7 @@ def test_orders_backend_keys_orders_by_id_and_paces_the_generator(settings):
 
 def test_invalid_submitted_order_goes_to_the_dlq_with_its_reason(settings):
     ensure_topics(settings)
-    with OrdersBackend(settings) as orders:
+    with OrdersBackend(settings, SEED.role("orders"), keep_ids=True) as orders:
         placed = orders.submit({"order_id": "bad-1", "customer_id": "c", "customer_email": "x@example.com",
                                 "items": [{"sku": "KB-001", "name": "K", "quantity": -2, "unit_price_cents": 100}],
                                 "total_cents": -200, "currency": "EUR", "created_at": time.time()})
@@ -61,7 +64,7 @@ def test_invalid_submitted_order_goes_to_the_dlq_with_its_reason(settings):
 def test_transactions_settles_each_order_and_survives_poison(settings, tmp_path):
     orders = write_orders(settings, 50, seed=3, extra=[(b"poison", b"{not json")])
     ledger = Ledger(str(tmp_path / "l.db"))
-    with TransactionsBackend(settings, ledger, controls=PaymentControls(0.3)) as worker:
+    with TransactionsBackend(settings, SEED.role("transactions"), ledger=ledger, controls=PaymentControls(0.3)) as worker:
         assert wait_for(lambda: worker.counters["confirmed"] + worker.counters["declined"] == 50)
         assert wait_for(lambda: worker.counters["dead_lettered"] == 1)
     confirmed = [decode_confirmed(v).order.order_id for _, v, _ in read_topic_records(settings, settings.order_confirmed_topic)]
@@ -73,7 +76,7 @@ def test_transactions_settles_each_order_and_survives_poison(settings, tmp_path)
     assert ledger.charge_count() == len(confirmed) and ledger.double_charged() == 0
 
     # a second worker in the same group sees nothing new: offsets were committed after the work
-    with TransactionsBackend(settings, ledger) as again:
+    with TransactionsBackend(settings, SEED.role("transactions"), ledger=ledger) as again:
         assert not wait_for(lambda: again.counters["consumed"] > 0, timeout=3)
 
 
@@ -85,7 +88,7 @@ def test_redelivered_orders_are_not_charged_twice(settings, tmp_path):
         producer.send(settings.order_details_topic, key=order.order_id.encode(), value=encode_order(order))
     producer.flush()
     ledger = Ledger(str(tmp_path / "l.db"))
-    with TransactionsBackend(settings, ledger, controls=PaymentControls(0.0)) as worker:
+    with TransactionsBackend(settings, SEED.role("transactions"), ledger=ledger, controls=PaymentControls(0.0)) as worker:
         assert wait_for(lambda: worker.counters["consumed"] == 3)
     assert worker.counters["replayed"] == 2
     assert ledger.charge_count() == 1
@@ -103,7 +106,7 @@ def test_email_notifier_sends_over_smtp_once_per_order(settings, tmp_path):
     producer.flush()
     ledger = Ledger(str(tmp_path / "l.db"))
     with MailCatcher() as catcher:
-        with EmailNotifier(settings, ledger, smtp_host=catcher.host, smtp_port=catcher.port) as notifier:
+        with EmailNotifier(settings, SEED.role("email"), ledger=ledger, smtp=SmtpEndpoint(catcher.host, catcher.port)) as notifier:
             assert wait_for(lambda: notifier.counters["consumed"] == 25)
         assert catcher.count() == 20
         assert sorted(m.order_id for m in catcher.messages) == sorted(r.order.order_id for r in confirmed)
@@ -119,7 +122,7 @@ def test_email_waits_for_smtp_to_come_back(settings, tmp_path):
     producer.send(settings.order_confirmed_topic, key=b"k", value=encode_confirmed(record))
     producer.flush()
     catcher = MailCatcher()  # port chosen, server not yet up
-    with EmailNotifier(settings, Ledger(str(tmp_path / "l.db")), smtp_host=catcher.host, smtp_port=catcher.port) as notifier:
+    with EmailNotifier(settings, SEED.role("email"), ledger=Ledger(str(tmp_path / "l.db")), smtp=SmtpEndpoint(catcher.host, catcher.port)) as notifier:
         assert wait_for(lambda: notifier.counters["smtp_retries"] >= 2)
         assert notifier.counters["sent"] == 0
         with catcher:
@@ -130,7 +133,7 @@ def test_email_waits_for_smtp_to_come_back(settings, tmp_path):
 def test_analytics_counts_orders_and_outcomes(settings):
     orders = write_orders(settings, 30, seed=11)
     write_orders(settings, 0, seed=0, extra=[(orders[0].order_id.encode(), encode_order(orders[0]))])
-    with AnalyticsBackend(settings) as analytics:
+    with AnalyticsBackend(settings, SEED.role("analytics")) as analytics:
         assert wait_for(lambda: analytics.orders_seen == 30 and analytics.counters["duplicates_seen"] == 1)
         frame, items, _ = analytics.frames()
     assert frame["total_cents"].sum() == sum(o.total_cents for o in orders)
@@ -139,7 +142,7 @@ def test_analytics_counts_orders_and_outcomes(settings):
 
 def test_a_stopped_service_cannot_be_restarted(settings):
     ensure_topics(settings)
-    service = AnalyticsBackend(settings)
+    service = AnalyticsBackend(settings, SEED.role("analytics"))
     service.start()
     service.start()  # idempotent
     assert service.stop() and service.stop()
@@ -149,7 +152,7 @@ def test_a_stopped_service_cannot_be_restarted(settings):
 
 def test_analytics_forgets_old_ids_beyond_its_window(settings):
     write_orders(settings, 12, seed=13)
-    with AnalyticsBackend(settings, keep=5) as analytics:
+    with AnalyticsBackend(settings, SEED.role("analytics"), keep=5) as analytics:
         assert wait_for(lambda: analytics.orders_seen == 12)
         assert len(analytics._seen_ids) == 5
         frame, _, _ = analytics.frames()

@@ -19,6 +19,7 @@ from kafka import TopicPartition
 
 from orderlab.clients import make_admin, make_consumer
 from orderlab.lag import LagMeter
+from orderlab.seed import SEED
 from orderlab.services import OrdersBackend
 from orderlab.settings import Settings
 
@@ -122,9 +123,8 @@ class RoleProcess:
 
 def place_orders(settings: Settings, count: int) -> list[str]:
     """Place ``count`` generated orders and wait for the broker's acks; their ids."""
-    backend = OrdersBackend(settings)
+    backend = OrdersBackend(settings, SEED.role("orders"), keep_ids=True)
     with backend:
-        assert backend.factory is not None
         futures = [backend.place(backend.factory.make()) for _ in range(count)]
         for future in futures:
             future.get(timeout=30)

@@ -1,0 +1,82 @@
+"""A Lab's counters at one moment: what a dashboard, a lesson or a bench reads.
+
+Every figure is a total over a role's workers, the running and the retired
+ones (a worker scaled away, or crashed, still did its work), so figures never
+go backwards while a run scales or recovers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from .services import Service
+
+
+@dataclass(frozen=True)
+class LabSnapshot:
+    """Everything a dashboard shows, taken at one moment.
+
+    The named figures are the seed's (an order placed, settled, e-mailed);
+    ``totals`` has every counter of every role, for any topology.
+    """
+
+    taken_at: float
+    rate: float
+    workers: int
+    placed: int
+    confirmed: int
+    declined: int
+    emails_sent: int
+    # confirmation records the e-mail role has read (a redelivered one is read
+    # but not mailed again), to compare with ``confirmed`` records written
+    confirmations_read: int
+    analytics_orders_seen: int
+    dead_lettered: int
+    replayed: int
+    lag: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # each running worker's status, by worker name
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # each role's counters over all its workers
+
+    @property
+    def settled(self) -> int:
+        return self.confirmed + self.declined
+
+
+def role_totals(workers_by_role: Mapping[str, Iterable[Service]]) -> dict[str, dict[str, int]]:
+    """``{role: {counter: sum over its workers}}``."""
+    totals: dict[str, dict[str, int]] = {}
+    for role, workers in workers_by_role.items():
+        summed: dict[str, int] = {}
+        for worker in workers:
+            for name, value in worker.counters.snapshot().items():
+                summed[name] = summed.get(name, 0) + value
+        totals[role] = summed
+    return totals
+
+
+def take_snapshot(*, rate: float, workers: int, running: Iterable[Service], every_worker: Mapping[str, Iterable[Service]],
+                  lag: dict[str, int]) -> LabSnapshot:
+    """The snapshot of a run whose ``running`` services and all workers by role (``every_worker``) are given."""
+    totals = role_totals(every_worker)
+
+    def total(role: str, counter: str) -> int:
+        return totals.get(role, {}).get(counter, 0)
+
+    return LabSnapshot(
+        taken_at=time.time(),
+        rate=rate,
+        workers=workers,
+        placed=total("orders", "placed"),
+        confirmed=total("transactions", "confirmed"),
+        declined=total("transactions", "declined"),
+        emails_sent=total("email", "sent"),
+        confirmations_read=total("email", "consumed"),
+        analytics_orders_seen=total("analytics", "orders_seen"),
+        dead_lettered=sum(counters.get("dead_lettered", 0) + counters.get("rejected", 0) for counters in totals.values()),
+        replayed=total("transactions", "replayed"),
+        lag=lag,
+        roles={service.name: service.status() for service in running},
+        totals=totals,
+    )
