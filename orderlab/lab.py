@@ -24,7 +24,7 @@ from .clients import check_broker, make_producer, make_reply_producer
 from .dlq import parse_dead_letter
 from .lag import LagMeter
 from .ledger import Ledger
-from .mailcatcher import MailCatcher
+from .mail import MailCatcher
 from .reconcile import Reconciliation, account, read_topic_keys, read_topic_records
 from .services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, Service, TransactionsBackend
 from .settings import Settings

@@ -26,7 +26,7 @@ from typing import Any
 
 from .clients import check_broker
 from .ledger import Ledger
-from .mailcatcher import MailCatcher
+from .mail import MailCatcher
 from .services import AnalyticsBackend, EmailNotifier, OrdersBackend, PaymentControls, Service, TransactionsBackend
 from .settings import Settings
 from .topics import ensure_topics

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..ledger import Ledger
-from ..mailcatcher import MailCatcher
+from ..mail import MailCatcher
 from ..services import AnalyticsBackend, EmailNotifier, OrdersBackend, Service, TransactionsBackend
 from ..settings import Settings
 from ..topics import ensure_topics

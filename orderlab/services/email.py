@@ -17,9 +17,8 @@ from typing import Any, Callable
 
 from ..events import ConfirmedOrder, Order, decode_confirmed
 from ..ledger import Ledger
-from ..mail import OutgoingMail, compose_confirmation, wait_seconds
+from ..mail import OutgoingMail, SmtpRelay, compose_confirmation, wait_seconds
 from ..settings import Settings
-from ..smtprelay import SmtpRelay
 from .consumer import ConsumerService, Received
 
 log = logging.getLogger(__name__)
