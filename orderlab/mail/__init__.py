@@ -3,6 +3,7 @@
 The package is split along its process boundary, one job per module:
 
 - :mod:`~orderlab.mail.compose`: the confirmation message (pure);
+- :mod:`~orderlab.mail.sender`: :class:`MailSender`, the contract of a sender;
 - :mod:`~orderlab.mail.smtp`: :class:`SmtpSender`, the SMTP client, and back-off;
 - :mod:`~orderlab.mail.relay`: :class:`SmtpRelay`, an SmtpSender in a child
   process, whose program is :mod:`~orderlab.mail.relay_child`;
@@ -27,6 +28,7 @@ from .compose import (
     render_confirmation,
 )
 from .relay import SmtpRelay
+from .sender import MailSender
 from .smtp import SmtpSender, wait_seconds
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "CaughtMail",
     "IDEMPOTENCY_HEADER",
     "MailCatcher",
+    "MailSender",
     "ORDER_ID_HEADER",
     "OutgoingMail",
     "SmtpRelay",

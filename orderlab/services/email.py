@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..events import ConfirmedOrder, Order, decode_confirmed
 from ..ledger import Ledger
-from ..mail import OutgoingMail, SmtpRelay, compose_confirmation, wait_seconds
+from ..mail import MailSender, OutgoingMail, SmtpRelay, compose_confirmation, wait_seconds
 from ..settings import Settings
 from .consumer import ConsumerService, Received
 
@@ -36,7 +36,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
     def __init__(self, settings: Settings, ledger: Ledger, *, smtp_host: str, smtp_port: int, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
         self.ledger = ledger
-        self.sender = SmtpRelay(smtp_host, smtp_port)
+        self.sender: MailSender = SmtpRelay(smtp_host, smtp_port)
         # (order created_at, sent_at) of recent e-mails, for latency charts
         self._latencies: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._latency_lock = threading.Lock()
