@@ -24,7 +24,7 @@ from . import topics as topic_admin
 from .clients import check_broker, make_producer, make_reply_producer
 from .lag import LagMeter
 from .ledger import Ledger
-from .mailcatcher import MailCatcher
+from .mail import MailCatcher
 from .pool import WorkerPool
 from .services import PaymentControls, Service, stop_all
 from .settings import Settings

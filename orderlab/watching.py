@@ -14,7 +14,7 @@ from typing import Any, Callable
 from .dlq import DeadLetter
 from .lag import LagMeter
 from .ledger import Ledger
-from .mailcatcher import MailCatcher
+from .mail import MailCatcher
 from .pool import WorkerPool
 from .reconcile import Reconciliation, read_dead_letters, reconcile_run
 from .services import Service

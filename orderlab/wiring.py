@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from kafka import KafkaProducer
 
 from .ledger import Ledger
-from .mailcatcher import MailCatcher
+from .mail import MailCatcher
 from .services import PaymentControls, Service, SmtpEndpoint
 from .settings import Settings
 from .topology import Resource, RoleSpec, Topology, load_topology

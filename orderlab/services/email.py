@@ -18,9 +18,8 @@ from typing import Any
 
 from ..events import ConfirmedOrder, Order
 from ..ledger import Ledger
-from ..mail import OutgoingMail, compose_confirmation, wait_seconds
+from ..mail import MailSender, OutgoingMail, SmtpRelay, compose_confirmation, wait_seconds
 from ..settings import Settings
-from ..smtprelay import SmtpRelay
 from ..topology import RoleSpec
 from .consumer import ConsumerService
 from .records import Received
@@ -53,7 +52,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
     def __init__(self, settings: Settings, spec: RoleSpec, *, ledger: Ledger, smtp: SmtpEndpoint, **options: Any) -> None:
         super().__init__(settings, spec, **options)
         self.ledger = ledger
-        self.sender = SmtpRelay(smtp.host, smtp.port)
+        self.sender: MailSender = SmtpRelay(smtp.host, smtp.port)
         # (order created_at, sent_at) of recent e-mails, for latency charts
         self._latencies: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._latency_lock = threading.Lock()

@@ -11,7 +11,7 @@ from orderlab.clients import make_producer
 from orderlab.events import decode_confirmed, decode_declined, encode_order
 from orderlab.generator import OrderFactory
 from orderlab.ledger import Ledger
-from orderlab.mailcatcher import MailCatcher
+from orderlab.mail import MailCatcher
 from orderlab.reconcile import read_topic_keys, read_topic_records
 from orderlab.seed import SEED
 from orderlab.services import (

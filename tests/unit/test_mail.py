@@ -1,8 +1,7 @@
 import smtplib
 
 from orderlab.events import ConfirmedOrder, LineItem, Order
-from orderlab.mail import IDEMPOTENCY_HEADER, SmtpSender, render_confirmation, wait_seconds
-from orderlab.mailcatcher import MailCatcher
+from orderlab.mail import IDEMPOTENCY_HEADER, MailCatcher, SmtpSender, render_confirmation, wait_seconds
 
 
 def confirmed() -> ConfirmedOrder:

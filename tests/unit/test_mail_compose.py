@@ -8,8 +8,7 @@ import pytest
 
 from orderlab.events import ConfirmedOrder, LineItem, Order
 from orderlab.generator import OrderFactory
-from orderlab.mail import OutgoingMail, SmtpSender, compose_confirmation, render_confirmation
-from orderlab.mailcatcher import MailCatcher
+from orderlab.mail import MailCatcher, OutgoingMail, SmtpRelay, SmtpSender, compose_confirmation, render_confirmation
 
 
 def confirmed(order_id="order-123456789", email="ada@example.com", name="Keyboard") -> ConfirmedOrder:
@@ -85,7 +84,8 @@ class _Refusing:
 def test_a_refused_message_stops_the_batch_and_only_what_was_accepted_counts_as_delivered(pipelining):
     from aiosmtpd.controller import Controller
 
-    from orderlab.mailcatcher import _controller_class, _free_port
+    from orderlab.mail.catcher import _free_port
+    from orderlab.mail.catcher_server import _controller_class
 
     handler = _Refusing("bob@example.com")
     factory = _controller_class() if pipelining else Controller
@@ -120,8 +120,6 @@ def test_a_refused_message_stops_the_batch_and_only_what_was_accepted_counts_as_
 
 
 def test_the_relay_process_sends_like_the_sender_and_raises_its_errors():
-    from orderlab.smtprelay import SmtpRelay
-
     mails = [compose_confirmation(confirmed(order_id=f"relay-{n}"), "shop@example.com") for n in range(40)]
     catcher = MailCatcher()
     relay = SmtpRelay(catcher.host, catcher.port, timeout=3, inline_up_to=0)  # every batch through the child

@@ -1,30 +1,35 @@
-"""The e-mail role's SMTP conversation, held by a helper process.
+"""The e-mail role's SMTP conversation, held by a helper process: the parent side.
 
 An SMTP conversation is one small system call after another. In the
 pipeline's process every one of them lets go of the GIL and then waits to
 get it back behind the busy roles (up to the 5 ms switch interval): there
 the e-mail role managed a few hundred e-mails a second, while the same
 sender alone does thousands. :class:`SmtpRelay` hands each batch to a child
-process (``python -m orderlab.smtprelay``) in one frame; the child, with a
-GIL of its own, runs an :class:`~orderlab.mail.SmtpSender` and answers in
-one frame how many mails the server accepted and what went wrong.
+process (``python -m orderlab.mail.relay_child``) in one frame; the child,
+with a GIL of its own, runs an :class:`~orderlab.mail.smtp.SmtpSender` and
+answers in one frame how many mails the server accepted and what went wrong.
+
+This module is what runs in the pipeline's process; the child's loop is in
+:mod:`orderlab.mail.relay_child`, which the parent never imports.
 """
 
 from __future__ import annotations
 
-import pickle
 import smtplib
-import sys
 import threading
 from email.message import EmailMessage
 from typing import Any, Callable, Sequence
 
-from .childproc import child_streams, read_frame, read_frame_within, start_child, stop_child, write_frame
-from .mail import OutgoingMail, SmtpSender
+from ..childproc import read_frame, read_frame_within, start_child, stop_child, write_frame
+from .compose import OutgoingMail
+from .smtp import SmtpSender
+
+CHILD_MODULE = "orderlab.mail.relay_child"  # started as ``python -m``
 
 
 class SmtpRelay:
-    """An :class:`~orderlab.mail.SmtpSender` in a child process, with the same methods.
+    """An :class:`~orderlab.mail.smtp.SmtpSender` in a child process: another
+    :class:`~orderlab.mail.sender.MailSender`.
 
     What counts as delivered, and when an error is raised (the child's own
     exception, or ``SMTPServerDisconnected`` when the child ended), is
@@ -50,7 +55,7 @@ class SmtpRelay:
 
     def _relay(self) -> Any:
         if self._child is None:
-            child = start_child("orderlab.smtprelay", self.host, str(self.port), repr(self.timeout), str(self.connections))
+            child = start_child(CHILD_MODULE, self.host, str(self.port), repr(self.timeout), str(self.connections))
             try:
                 read_frame_within(child, self.START_TIMEOUT_S, "SMTP relay")
             except BaseException:
@@ -96,52 +101,3 @@ class SmtpRelay:
         self._inline.close()
         with self._lock:
             self._stop()
-
-
-def _portable(error: BaseException | None) -> BaseException | None:
-    """The error itself if it survives pickling, else an SMTPException with its text."""
-    if error is None:
-        return None
-    try:
-        pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object, checked before it crosses
-        return error
-    except Exception:  # noqa: BLE001
-        return smtplib.SMTPException(f"{type(error).__name__}: {error}")
-
-
-def _relay_main(argv: list[str]) -> int:
-    """The child of :class:`SmtpRelay`: answer each batch with (accepted, error)."""
-    host, port, timeout, connections = argv[0], int(argv[1]), float(argv[2]), int(argv[3])
-    frames, out = child_streams()
-    sender = SmtpSender(host, port, timeout=timeout, connections=connections)
-    write_frame(out, "ready", None)
-    try:
-        while True:
-            try:
-                kind, payload = read_frame(frames)
-            except EOFError:
-                return 0
-            accepted = 0
-
-            def count(_mail: OutgoingMail) -> None:
-                nonlocal accepted
-                accepted += 1
-
-            error: BaseException | None = None
-            try:
-                if kind == "send_all":
-                    sender.send_all(payload, count)
-                else:
-                    sender.send(payload)
-                    accepted = 1
-            except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
-                error = exc
-            write_frame(out, "result", (accepted, _portable(error)))
-    except (BrokenPipeError, KeyboardInterrupt):
-        return 0
-    finally:
-        sender.close()
-
-
-if __name__ == "__main__":
-    sys.exit(_relay_main(sys.argv[1:]))

@@ -1,0 +1,67 @@
+"""The child process of :class:`~orderlab.mail.relay.SmtpRelay`
+(``python -m orderlab.mail.relay_child HOST PORT TIMEOUT CONNECTIONS``).
+
+Kept apart from the parent side because it is a program of its own: it
+reads batches of mails in frames on stdin, sends them with an
+:class:`~orderlab.mail.smtp.SmtpSender` under a GIL of its own, and answers
+each with (how many the server accepted, the error that stopped it).
+"""
+
+from __future__ import annotations
+
+import pickle
+import smtplib
+import sys
+
+from ..childproc import child_streams, read_frame, write_frame
+from .compose import OutgoingMail
+from .smtp import SmtpSender
+
+
+def _portable(error: BaseException | None) -> BaseException | None:
+    """The error itself if it survives pickling, else an SMTPException with its text."""
+    if error is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object, checked before it crosses
+        return error
+    except Exception:  # noqa: BLE001
+        return smtplib.SMTPException(f"{type(error).__name__}: {error}")
+
+
+def _relay_main(argv: list[str]) -> int:
+    """The child of :class:`~orderlab.mail.relay.SmtpRelay`: answer each batch with (accepted, error)."""
+    host, port, timeout, connections = argv[0], int(argv[1]), float(argv[2]), int(argv[3])
+    frames, out = child_streams()
+    sender = SmtpSender(host, port, timeout=timeout, connections=connections)
+    write_frame(out, "ready", None)
+    try:
+        while True:
+            try:
+                kind, payload = read_frame(frames)
+            except EOFError:
+                return 0
+            accepted = 0
+
+            def count(_mail: OutgoingMail) -> None:
+                nonlocal accepted
+                accepted += 1
+
+            error: BaseException | None = None
+            try:
+                if kind == "send_all":
+                    sender.send_all(payload, count)
+                else:
+                    sender.send(payload)
+                    accepted = 1
+            except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+                error = exc
+            write_frame(out, "result", (accepted, _portable(error)))
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+    finally:
+        sender.close()
+
+
+if __name__ == "__main__":
+    sys.exit(_relay_main(sys.argv[1:]))
