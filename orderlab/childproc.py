@@ -68,7 +68,8 @@ def read_frame_within(child: subprocess.Popen[bytes], timeout: float, what: str)
 
     def read() -> None:
         try:
-            assert child.stdout is not None
+            if child.stdout is None:
+                raise OSError(f"the {what} process has no output pipe")
             result["frame"] = read_frame(child.stdout)
         except BaseException as exc:  # noqa: BLE001 - reported below
             result["error"] = exc

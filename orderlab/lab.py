@@ -15,7 +15,6 @@ import contextlib
 import enum
 import gc
 import threading
-import uuid
 from typing import Any
 
 from kafka import KafkaProducer
@@ -26,14 +25,12 @@ from .lag import LagMeter
 from .ledger import Ledger
 from .mail import MailCatcher
 from .pool import WorkerPool
-from .services import PaymentControls, Service, stop_all
-from .settings import Settings
+from .services import PaymentControls, stop_all
+from .settings import Settings, new_run_suffix  # noqa: F401 - new_run_suffix: re-exported for lessons and runs
 from .snapshot import LabSnapshot
 from .topology import Topology, load_topology
 from .watching import LabWatching
 from .wiring import Wiring
-
-__all__ = ["Lab", "LabSnapshot", "LabState", "new_run_suffix"]
 
 
 class LabState(enum.Enum):
@@ -42,11 +39,6 @@ class LabState(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-def new_run_suffix(prefix: str = "run") -> str:
-    """A topic/group suffix unique to one run, so runs cannot see each other's records."""
-    return f"-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class Lab(LabWatching):
@@ -153,7 +145,7 @@ class Lab(LabWatching):
             self._state = LabState.STOPPING
             stack, self._running_stack = self._running_stack, None
             try:
-                self._stop_roles(timeout)
+                self._stop_roles(timeout)  # within this bound; the stack then closes the rest
                 if stack is not None:
                     stack.close()
             finally:
@@ -167,9 +159,8 @@ class Lab(LabWatching):
         stop_all([w for pool in self.pools.values() for w in pool.retire_all()], timeout)
 
     def _close_producers(self) -> None:
-        for producer in (self.producer, self.reply_producer):
-            if producer is not None:
-                producer.close(timeout=5)
+        for producer in filter(None, (self.producer, self.reply_producer)):
+            producer.close(timeout=5)
         self.producer = self.reply_producer = None
 
     def __enter__(self) -> "Lab":
@@ -177,10 +168,6 @@ class Lab(LabWatching):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
-
-    def _require_running(self) -> None:
-        if not self.running:
-            raise RuntimeError(f"the lab is {self._state.value}, not running: call lab.start() first")
 
     # -- the roles ------------------------------------------------------------------
     def service(self, role: str) -> Any:
@@ -201,7 +188,9 @@ class Lab(LabWatching):
         return list(pool.workers) if pool is not None else []
 
     def _pool(self, role: str) -> WorkerPool:
-        self._require_running()
+        """The pool of ``role`` in a running lab (a clear error otherwise: a knob turned too early)."""
+        if not self.running:
+            raise RuntimeError(f"the lab is {self._state.value}, not running: call lab.start() first")
         pool = self.pools.get(role)
         if pool is None:
             raise RuntimeError(f"this lab's topology {self.topology.name!r} has no role {role!r}")

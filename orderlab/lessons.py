@@ -127,11 +127,14 @@ class SpareBroker:
 
     def wait(self, timeout: float = 120.0) -> Any:
         """The running LocalBroker, once it answers (raises if it could not start in time)."""
-        if self._thread is None:
+        thread = self._thread
+        if thread is None:
             self.start()
-        assert self._thread is not None
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+            thread = self._thread
+        if thread is None:
+            raise RuntimeError("the spare broker's start thread did not begin")
+        thread.join(timeout)
+        if thread.is_alive():
             raise TimeoutError(f"the spare broker did not start within {timeout:.0f} s")
         if self.error is not None:
             raise RuntimeError(f"the spare broker could not start: {self.error}")

@@ -10,6 +10,7 @@ value and what was expected, so a student never sees a traceback for a typo.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
@@ -136,6 +137,11 @@ class Settings:
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def new_run_suffix(prefix: str = "run") -> str:
+    """A topic/group suffix unique to one run (``-run-1a2b3c4d``), so runs cannot see each other's records."""
+    return f"-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def cache_dir() -> str:

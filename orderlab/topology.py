@@ -23,13 +23,10 @@ import enum
 import importlib
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .events import RecordType
 from .settings import Settings
-
-if TYPE_CHECKING:  # for type checkers only: services import this module
-    from .services.base import Service
 
 
 class TopologyError(ValueError):
@@ -107,7 +104,7 @@ class RoleSpec:
     """
 
     name: str
-    cls: "type[Service]"
+    cls: type  # a Service subclass (not imported here: services import this module)
     reads: tuple[Read, ...] = ()
     writes: tuple[str, ...] = ()
     scales: bool = False

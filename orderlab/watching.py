@@ -46,7 +46,8 @@ class LabWatching:
     def _running_services(self) -> list[Service]:
         """Every running worker: the single roles in topology order, then the scaled role's workers."""
         pools = dict(self.pools)
-        single = [w for name, pool in pools.items() if name != self.scaled_role for w in pool.workers]
+        single = [w for name in self.topology.role_names if name != self.scaled_role and name in pools
+                  for w in pools[name].workers]
         return single + (list(pools[self.scaled_role].workers) if self.scaled_role in pools else [])
 
     def snapshot(self, *, with_lag: bool = True) -> LabSnapshot:

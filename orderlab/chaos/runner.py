@@ -143,8 +143,9 @@ def settle(run: Run, timeout: float) -> bool:
     """
     lab = run.lab
     group = run.settings.group_id("transactions")
-    assert lab.orders is not None and lab.ledger is not None
     orders, ledger = lab.orders, lab.ledger
+    if orders is None or ledger is None:
+        raise RuntimeError("settle() needs a started lab: it has no order source or ledger yet")
 
     def done(snapshot: Any) -> bool:
         counters = orders.counters

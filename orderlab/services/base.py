@@ -203,13 +203,13 @@ class Service(abc.ABC):
             self.error = exc
             log.error("%s failed: %s", self.name, exc, exc_info=not isinstance(exc, ConnectionError))
         finally:
-            self._ready.set()
             try:
                 self.close()
             except Exception as exc:  # noqa: BLE001
                 log.warning("%s: error while closing: %s", self.name, exc)
             with self._state_lock:
                 self._state = ServiceState.FAILED if self.error is not None else ServiceState.STOPPED
+            self._ready.set()  # a failed setup: start() raises only once the service is closed and FAILED
 
     # -- what a role writes ------------------------------------------------
     def setup(self) -> None:

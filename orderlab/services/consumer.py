@@ -25,6 +25,7 @@ from ..dlq import send_to_dlq
 from ..events import EventError
 from ..settings import Settings
 from ..topology import RoleSpec
+from .backoff import BackOff
 from .base import Service
 from .commits import OffsetCommitter
 from .faults import CrashRequest, SimulatedCrash, abandon
@@ -47,9 +48,6 @@ class ConsumerService(Service, Generic[Event]):
     """
 
     poll_timeout_ms = 100
-    # back-off after a batch failed (the broker away): doubles up to the maximum
-    retry_backoff_s = 0.2
-    max_retry_backoff_s = 2.0
     counter_names = (
         "consumed", "dead_lettered", "commits", "commit_failures", "retries", "rewinds", "crashes", "crash_batch_records",
     )  # fmt: skip
@@ -63,7 +61,7 @@ class ConsumerService(Service, Generic[Event]):
         self._committer: OffsetCommitter | None = None
         self.consumer_config = dict(consumer_config or {})
         self._crash: CrashRequest | None = None
-        self._failures_in_a_row = 0
+        self.backoff = BackOff(self.name, self.counters)
         # Partitions held after the last poll: 0 while this member is still
         # joining its group, or has none because the group has more members.
         self.partitions = 0
@@ -167,7 +165,7 @@ class ConsumerService(Service, Generic[Event]):
                 self.rewind(raw_records)
                 self._back_off("batch", exc)
                 continue
-            self._failures_in_a_row = 0
+            self.backoff.succeeded()
 
     def rewind(self, raw_records: list[Any]) -> None:
         """Seek back to the first offset of each partition of a batch that was not committed.
@@ -185,12 +183,7 @@ class ConsumerService(Service, Generic[Event]):
         self.counters.add("rewinds")
 
     def _back_off(self, what: str, exc: BaseException) -> None:
-        self._failures_in_a_row += 1
-        self.counters.add("retries")
-        delay = min(self.max_retry_backoff_s, self.retry_backoff_s * 2 ** (self._failures_in_a_row - 1))
-        level = logging.WARNING if self._failures_in_a_row == 1 else logging.DEBUG
-        log.log(level, "%s: %s failed (%s: %s); retrying in %.1f s", self.name, what, type(exc).__name__, exc, delay)
-        self.wait(delay)
+        self.wait(self.backoff.failed(what, exc))
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "partitions": self.partitions}

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orderlab.seed import SEED
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 CORE = ("kafka", "mailpit")
-ROLES = ("orders", "transactions", "email", "analytics")
+ROLES = SEED.role_names  # every role of the seed topology has a service here
 HEALTHY_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 

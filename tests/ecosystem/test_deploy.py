@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orderlab.seed import SEED
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUSTOMIZATION = DEPLOY / "kustomization.yaml"
 
-ROLES = ("orders", "transactions", "email", "analytics")
+ROLES = SEED.role_names  # every role of the seed topology has a service here
 DATA_TOPICS = ("order_details", "order_confirmed", "order_declined")
 # metadata.name of most kinds: an RFC 1123 subdomain.
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
