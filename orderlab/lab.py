@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import gc
 import threading
 from typing import Any
@@ -34,6 +35,7 @@ from .wiring import Wiring
 
 
 class LabState(enum.Enum):
+    """Where a Lab is: NEW, STARTING, RUNNING, STOPPING, STOPPED (a stopped lab may start again)."""
     NEW = "new"
     STARTING = "starting"
     RUNNING = "running"
@@ -82,10 +84,12 @@ class Lab(LabWatching):
     # -- lifecycle ---------------------------------------------------------------
     @property
     def state(self) -> LabState:
+        """The lab's state now."""
         return self._state
 
     @property
     def running(self) -> bool:
+        """Whether every role is running (knobs may be turned)."""
         return self._state is LabState.RUNNING
 
     def start(self) -> "Lab":
@@ -102,7 +106,7 @@ class Lab(LabWatching):
                     self._start_everything(started)
                 except BaseException:
                     self._state = LabState.STOPPED
-                    raise  # the ExitStack closes what started, in reverse
+                    raise  # leaving the ExitStack closes what started, in reverse
                 self._running_stack = started.pop_all()
             self._state = LabState.RUNNING
             # Everything alive now (modules, clients, the roles) lives as long as the
@@ -128,14 +132,15 @@ class Lab(LabWatching):
             wiring.prepare(spec.name)
         self.ledger, self.catcher = wiring.made_or_given_ledger, wiring.catcher
         for spec in (*self.topology.consumers(), *self.topology.sources()):
-            options: dict[str, Any] = {} if spec.consumes else {
-                "rate": 0, "limit": self._limit, "producer": self.producer, "keep_ids": True,
-            }
             scaled = spec.name == self.scaled_role
-            pool = WorkerPool(spec.name, lambda slot, role=spec.name, scaled=scaled, options=options: wiring.service(
-                role, worker=slot, name=f"{role}-{slot}" if scaled else role, **options))
-            self.pools[spec.name] = pool
-            pool.scale(self._initial_workers if scaled else 1)
+            options = {} if spec.consumes else {"rate": 0, "limit": self._limit, "producer": self.producer, "keep_ids": True}
+            self.pools[spec.name] = WorkerPool(spec.name, functools.partial(self._build, wiring, spec.name, scaled, options))
+            self.pools[spec.name].scale(self._initial_workers if scaled else 1)
+
+    @staticmethod
+    def _build(wiring: Wiring, role: str, scaled: bool, options: dict[str, Any], slot: int) -> Any:
+        """A worker for ``slot``: the scaled role's are named by slot (transactions-0), the others by role."""
+        return wiring.service(role, worker=slot, name=f"{role}-{slot}" if scaled else role, **options)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the order sources first, then every other role at once (within ``timeout``); close everything. Idempotent."""
@@ -166,27 +171,10 @@ class Lab(LabWatching):
     def __enter__(self) -> "Lab":
         return self.start()
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *_exc_info: Any) -> None:
         self.stop()
 
     # -- the roles ------------------------------------------------------------------
-    def service(self, role: str) -> Any:
-        """The first running worker of ``role``; after a stop, the last one that ran; else None."""
-        pool = self.pools.get(role)
-        if pool is None:
-            return None
-        return pool.workers[0] if pool.workers else (pool.retired[-1] if pool.retired else None)
-
-    orders = property(lambda self: self.service("orders"), doc="The order source (None when not running).")
-    email = property(lambda self: self.service("email"), doc="The e-mail role (None when not running).")
-    analytics = property(lambda self: self.service("analytics"), doc="The analytics role (None when not running).")
-
-    @property
-    def workers(self) -> list[Any]:
-        """The scaled role's running workers (the transactions workers)."""
-        pool = self.pools.get(self.scaled_role)
-        return list(pool.workers) if pool is not None else []
-
     def _pool(self, role: str) -> WorkerPool:
         """The pool of ``role`` in a running lab (a clear error otherwise: a knob turned too early)."""
         if not self.running:
@@ -198,10 +186,12 @@ class Lab(LabWatching):
 
     # -- knobs --------------------------------------------------------------------
     def set_rate(self, orders_per_s: float) -> None:
+        """Change the generator's rate (orders/s) while the lab runs."""
         self._pool("orders").workers[0].set_rate(orders_per_s)
 
     @property
     def rate(self) -> float:
+        """The generator's rate now, or the one start() will set."""
         return self.orders.rate if self.orders is not None else self._initial_rate
 
     @property
@@ -223,9 +213,11 @@ class Lab(LabWatching):
             return self.wait_until(lambda s: s.placed >= target, timeout)
 
     def set_decline_probability(self, probability: float) -> None:
+        """Change the share of declined payments, for every transactions worker at once."""
         self.controls.set_decline_probability(probability)
 
     def set_payment_latency_ms(self, latency_ms: float) -> None:
+        """Change how long each simulated payment takes, for every worker at once."""
         self.controls.latency_ms = latency_ms
 
     def scale_transactions(self, count: int) -> int:

@@ -41,6 +41,7 @@ class LabSnapshot:
 
     @property
     def settled(self) -> int:
+        """Orders with a payment outcome (confirmed or declined)."""
         return self.confirmed + self.declined
 
 
@@ -62,6 +63,7 @@ def take_snapshot(*, rate: float, workers: int, running: Iterable[Service], ever
     totals = role_totals(every_worker)
 
     def total(role: str, counter: str) -> int:
+        """One counter of one role, 0 if the role or counter is absent."""
         return totals.get(role, {}).get(counter, 0)
 
     return LabSnapshot(

@@ -50,6 +50,7 @@ class TopicSpec:
     dead_letters: bool = True  # whether its readers send bad records to ``<topic>.dlq``
 
     def partition_count(self, settings: Settings) -> int:
+        """How many partitions this topic has in a run of settings."""
         return settings.order_details_partitions if self.partitions is None else self.partitions
 
 
@@ -80,12 +81,14 @@ class Ports:
         return tuple(self.inputs)
 
     def decoder(self, topic: str) -> Callable[[bytes | None], Any]:
+        """The decode function for records of the run's topic topic."""
         record = self.inputs.get(topic)
         if record is None:
             raise TopologyError(f"{self.role} reads no topic {topic!r}; it reads {', '.join(self.inputs) or 'none'}")
         return record.decode
 
     def output(self, name: str) -> str:
+        """The run's name of the declared output topic name."""
         topic = self.outputs.get(name)
         if topic is None:
             raise TopologyError(f"{self.role} writes no topic {name!r}; it writes {', '.join(self.outputs) or 'none'}")
@@ -119,9 +122,11 @@ class RoleSpec:
         return bool(self.reads)
 
     def group_id(self, settings: Settings) -> str | None:
+        """The role's consumer group in a run of settings (None for a source)."""
         return settings.group_id(self.name) if self.consumes else None
 
     def ports(self, settings: Settings) -> Ports:
+        """This role's topics with the run's suffix, and the record type of each input."""
         suffix = settings.topic_suffix
         return Ports(
             role=self.name,
@@ -156,24 +161,29 @@ class Topology:
     # -- looking up --------------------------------------------------------------
     @property
     def role_names(self) -> tuple[str, ...]:
+        """Every role's name, in declaration order."""
         return tuple(role.name for role in self.roles)
 
     def role(self, name: str) -> RoleSpec:
+        """The role called name (a clear error naming the roles there are)."""
         for role in self.roles:
             if role.name == name:
                 return role
         raise TopologyError(f"unknown role {name!r} in topology {self.name!r}; choose one of {', '.join(self.role_names)}")
 
     def topic(self, name: str) -> TopicSpec:
+        """The declared topic called name."""
         for topic in self.topics:
             if topic.name == name:
                 return topic
         raise TopologyError(f"unknown topic {name!r} in topology {self.name!r}")
 
     def consumers(self) -> tuple[RoleSpec, ...]:
+        """The roles that read topics, in declaration order."""
         return tuple(role for role in self.roles if role.consumes)
 
     def sources(self) -> tuple[RoleSpec, ...]:
+        """The roles that read no topic (order sources), in declaration order."""
         return tuple(role for role in self.roles if not role.consumes)
 
     # -- a run's names -------------------------------------------------------------
@@ -192,6 +202,7 @@ class Topology:
         return tuple(topic.name + settings.topic_suffix for topic in self.topics)
 
     def dead_letter_topics(self, settings: Settings) -> tuple[str, ...]:
+        """This run's dead-letter topics."""
         return tuple(name for name in self.topic_plan(settings) if name.endswith(".dlq"))
 
     def lag_groups(self, settings: Settings) -> dict[str, tuple[str, ...]]:

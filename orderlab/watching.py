@@ -38,10 +38,23 @@ class LabWatching:
     # provided by the Lab
     running: bool
     rate: float
-    workers: list[Any]
-    orders: Any
-    email: Any
-    analytics: Any
+
+    def service(self, role: str) -> Any:
+        """The first running worker of ``role``; after a stop, the last one that ran; else None."""
+        pool = self.pools.get(role)
+        if pool is None:
+            return None
+        return pool.workers[0] if pool.workers else (pool.retired[-1] if pool.retired else None)
+
+    orders = property(lambda self: self.service("orders"), doc="The order source (see :meth:`service`).")
+    email = property(lambda self: self.service("email"), doc="The e-mail role (see :meth:`service`).")
+    analytics = property(lambda self: self.service("analytics"), doc="The analytics role (see :meth:`service`).")
+
+    @property
+    def workers(self) -> list[Any]:
+        """The scaled role's running workers (the transactions workers)."""
+        pool = self.pools.get(self.scaled_role)
+        return list(pool.workers) if pool is not None else []
 
     def _running_services(self) -> list[Service]:
         """Every running worker: the single roles in topology order, then the scaled role's workers."""
@@ -51,6 +64,7 @@ class LabWatching:
         return single + (list(pools[self.scaled_role].workers) if self.scaled_role in pools else [])
 
     def snapshot(self, *, with_lag: bool = True) -> LabSnapshot:
+        """Every counter now (totals per role over running and retired workers), and the consumer lag unless with_lag is False."""
         with self._lock:
             running = self._running_services()
             every = {name: pool.every_worker for name, pool in self.pools.items()}
@@ -105,6 +119,7 @@ class LabWatching:
         return self.catcher.messages if self.catcher is not None else []
 
     def email_latencies(self) -> list[tuple[float, float]]:
+        """(order created_at, e-mail sent_at) of recent e-mails, for the latency chart."""
         return self.email.latencies() if self.email is not None else []
 
     def dead_letters(self) -> list[DeadLetter]:

@@ -56,6 +56,7 @@ class Wiring:
     # -- resources -------------------------------------------------------------------
     @property
     def ledger(self) -> Ledger:
+        """The one ledger of this run (made from settings.db_path on first need, unless given)."""
         if self._ledger is None:
             self._ledger = Ledger(self.settings.db_path)
             self._made.callback(self._ledger.close)
@@ -80,6 +81,7 @@ class Wiring:
         return self._smtp
 
     def resource(self, need: Resource) -> Any:
+        """The resource behind need, made on first use."""
         if need is Resource.LEDGER:
             return self.ledger
         if need is Resource.SMTP:
@@ -111,6 +113,7 @@ class Wiring:
         return spec.cls(self.settings, spec, **arguments)
 
     def spec(self, role: str) -> RoleSpec:
+        """The declaration of role in this wiring's topology."""
         return self.topology.role(role)
 
     def close(self) -> None:

@@ -56,6 +56,7 @@ class AnalyticsBackend(ConsumerService[Any]):
         return {"fetch_min_bytes": ANALYTICS_FETCH_MIN_BYTES, "fetch_max_wait_ms": ANALYTICS_FETCH_MAX_WAIT_MS}
 
     def process(self, batch: list[Received[Any]]) -> list[Any]:
+        """Keep each order once (a redelivered one is counted as a duplicate) and each outcome, with the time it was seen."""
         seen_at = time.time()
         with self._lock:
             for received in batch:
@@ -110,4 +111,5 @@ class AnalyticsBackend(ConsumerService[Any]):
 
     @property
     def orders_seen(self) -> int:
+        """Distinct orders seen so far."""
         return self.counters["orders_seen"]

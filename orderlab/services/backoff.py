@@ -31,4 +31,5 @@ class BackOff:
         return delay
 
     def succeeded(self) -> None:
+        """A batch went through: the next failure waits the shortest time again."""
         self.failures_in_a_row = 0

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class ServiceState(enum.Enum):
+    """Where a service is in its life: NEW, then STARTING, RUNNING, STOPPING and STOPPED (or FAILED)."""
     NEW = "new"
     STARTING = "starting"
     RUNNING = "running"
@@ -47,6 +48,7 @@ class Counters:
         self._values: dict[str, int] = dict.fromkeys(names, 0)
 
     def add(self, name: str, amount: int = 1) -> None:
+        """Add amount to the counter name (made at 0 if new)."""
         with self._lock:
             self._values[name] = self._values.get(name, 0) + amount
 
@@ -55,6 +57,7 @@ class Counters:
             return self._values.get(name, 0)
 
     def snapshot(self) -> dict[str, int]:
+        """Every counter's value now, in one consistent copy."""
         with self._lock:
             return dict(self._values)
 
@@ -113,14 +116,17 @@ class Service(abc.ABC):
     # -- state -------------------------------------------------------------
     @property
     def state(self) -> ServiceState:
+        """The service's state now (see :class:`ServiceState`)."""
         return self._state
 
     @property
     def stopping(self) -> bool:
+        """Whether a stop was asked for: the work loop returns soon after."""
         return self._stop_event.is_set()
 
     @property
     def alive(self) -> bool:
+        """Whether the service's thread is running."""
         return self._thread is not None and self._thread.is_alive()
 
     def wait(self, seconds: float) -> bool:

@@ -57,6 +57,7 @@ class OffsetCommitter:
     def failed(self, exc: BaseException) -> None:
         # The group rebalanced under us: the new owner reads these records
         # again, which the idempotent work below us tolerates.
+        """Count a commit that did not land, and say why in the log (the batch will be read again)."""
         self.counters.add("commit_failures")
         log.info("%s: commit failed (%s); the batch will be redelivered", self.name, exc)
 

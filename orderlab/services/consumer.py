@@ -78,45 +78,45 @@ class ConsumerService(Service, Generic[Event]):
     # clients ---------------------------------------------------------------------
     @property
     def group_id(self) -> str:
+        """This role's consumer group in this run (orderlab-<role><suffix>)."""
         return str(self.ports.group_id)
-
-    def topics(self) -> tuple[str, ...]:
-        return self.ports.topics
 
     @property
     def producer(self) -> KafkaProducer:
+        """The producer the role sends with (shared, or its own once started)."""
         if self._producer is None:
             raise self.not_started("producer")
         return self._producer
 
-    @producer.setter
-    def producer(self, producer: KafkaProducer | None) -> None:
-        self._producer = producer
-
     @property
     def consumer(self) -> KafkaConsumer:
+        """The role's consumer (made in :meth:`setup`, in the role's own thread)."""
         if self._consumer is None:
             raise self.not_started("consumer")
         return self._consumer
 
     @property
     def committer(self) -> OffsetCommitter:
+        """Commits this worker's offsets (see :class:`OffsetCommitter`)."""
         if self._committer is None:
             raise self.not_started("consumer")
         return self._committer
 
     # lifecycle -----------------------------------------------------------------
     def setup(self) -> None:
+        """Make the consumer (subscribed to the role's topics) and, unless one is shared, a producer."""
         if self._producer is None:
             self._producer = self.make_own_producer()
         overrides = {**self.consumer_overrides(), **self.consumer_config}
-        self._consumer = make_consumer(self.settings, self.group_id, *self.topics(), **overrides)
+        self._consumer = make_consumer(self.settings, self.group_id, *self.ports.topics, **overrides)
         self._committer = OffsetCommitter(self._consumer, self.counters, self.name)
 
     def make_own_producer(self) -> KafkaProducer:
+        """The producer a role makes when none is shared: one that does not linger (see REPLY_LINGER_MS)."""
         return make_reply_producer(self.settings)
 
     def close(self) -> None:
+        """Commit the last offsets (bounded), leave the group, close what the role made."""
         if self._consumer is not None and self._committer is not None:
             self._committer.commit_last()
             # autocommit is off: whatever was not committed after its work is read again
@@ -139,6 +139,7 @@ class ConsumerService(Service, Generic[Event]):
         return self._crash is not None and self._crash.due(raw_records)
 
     def loop(self) -> None:
+        """Poll, handle the batch, commit; on a Kafka error read the batch again after a back-off."""
         consumer = self.consumer
         while not self.stopping:
             try:
@@ -186,6 +187,7 @@ class ConsumerService(Service, Generic[Event]):
         self.wait(self.backoff.failed(what, exc))
 
     def status(self) -> dict[str, Any]:
+        """The base status plus the partitions this worker holds."""
         return {**super().status(), "partitions": self.partitions}
 
     def idle(self) -> None:
@@ -224,6 +226,7 @@ class ConsumerService(Service, Generic[Event]):
         return decoded, dead
 
     def handle(self, raw_records: list[Any]) -> None:
+        """Decode, process, wait for every ack, then commit the batch's offsets: at-least-once."""
         decoded, futures = self.decode(raw_records)
         if decoded:
             futures.extend(self.process(decoded))
@@ -233,14 +236,10 @@ class ConsumerService(Service, Generic[Event]):
         self.await_acks(futures)
         if crash:
             raise SimulatedCrash
-        self.commit(next_offsets(raw_records))
+        self.committer.commit(next_offsets(raw_records))
         self.counters.add("consumed", len(raw_records))
 
     def await_acks(self, futures: list[Any]) -> None:
         """Block until the broker acknowledged every record this batch sent."""
         for future in futures:
             future.get(timeout=60)
-
-    def commit(self, offsets: dict[Any, Any]) -> None:
-        """Commit a finished batch's offsets (see :meth:`OffsetCommitter.commit`)."""
-        self.committer.commit(offsets)

@@ -58,6 +58,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
         self._latency_lock = threading.Lock()
 
     def process(self, batch: list[Received[ConfirmedOrder]]) -> list[Any]:
+        """Compose and send the e-mails of the orders not yet e-mailed (the ledger says), once per order."""
         already = self.ledger.emailed_among(received.event.order.order_id for received in batch)
         outgoing: list[tuple[Order, OutgoingMail]] = []
         for received in batch:
@@ -86,11 +87,13 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
         unrecorded: list[tuple[str, str]] = []
 
         def record() -> None:
+            """Write the e-mails accepted so far into the ledger, in one transaction."""
             if unrecorded:
                 self.ledger.record_emails(unrecorded)
                 unrecorded.clear()
 
         def delivered(mail: OutgoingMail) -> None:
+            """The SMTP server accepted mail: count it and keep it to be recorded."""
             nonlocal done
             order, expected = outgoing[done]
             if mail is not expected:
@@ -121,6 +124,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
                 record()
 
     def handle(self, raw_records: list[Any]) -> None:
+        """As the base's, but a stop while SMTP is down leaves the batch uncommitted instead of failing."""
         try:
             super().handle(raw_records)
         except _Interrupted:
@@ -132,6 +136,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
             return list(self._latencies)
 
     def close(self) -> None:
+        """Stop the SMTP relay, then close the consumer as the base does."""
         self.sender.close()
         super().close()
 

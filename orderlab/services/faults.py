@@ -30,6 +30,7 @@ class CrashRequest:
             raise ValueError(f"min_records must be at least 1, got {self.min_records}")
 
     def due(self, raw_records: list[Any]) -> bool:
+        """Whether raw_records is the batch the crash happens in."""
         return len(raw_records) >= self.min_records
 
 

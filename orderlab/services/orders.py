@@ -73,12 +73,14 @@ class OrdersBackend(Service):
 
     @property
     def producer(self) -> KafkaProducer:
+        """The producer orders go out with (shared, or the role's own once started)."""
         if self._producer is None:
             raise self.not_started("producer")
         return self._producer
 
     @property
     def factory(self) -> OrderFactory:
+        """What makes the generated orders (made in :meth:`setup` unless one was given)."""
         if self._factory is None:
             raise self.not_started("order factory")
         return self._factory
@@ -86,13 +88,16 @@ class OrdersBackend(Service):
     # -- rate --------------------------------------------------------------
     @property
     def rate(self) -> float:
+        """Orders per second the generator is set to now."""
         return self.bucket.rate
 
     def set_rate(self, rate: float) -> None:
+        """Change the generator's rate while it runs (0 pauses it)."""
         self.bucket.set_rate(rate)
 
     @property
     def generated_all(self) -> bool:
+        """Whether the generator has placed limit orders."""
         return self.limit is not None and self.counters["placed"] >= self.limit
 
     @contextlib.contextmanager
@@ -121,6 +126,7 @@ class OrdersBackend(Service):
 
     # -- placing -----------------------------------------------------------
     def setup(self) -> None:
+        """Make the lingering producer and the order factory, unless they were given."""
         if self._producer is None:
             self._producer = make_producer(self.settings)
         if self._factory is None:
@@ -170,6 +176,7 @@ class OrdersBackend(Service):
 
     # -- the generator loop ------------------------------------------------
     def loop(self) -> None:
+        """Place orders as the token bucket allows; at low rates send each at once instead of lingering."""
         factory, producer = self.factory, self.producer
         self._linger_ms = float(producer.config.get("linger_ms", 0))
         unsent = False  # placed orders that may still linger in the producer
@@ -207,6 +214,7 @@ class OrdersBackend(Service):
             pass
 
     def close(self) -> None:
+        """Send what still lingers (bounded), then close the producer unless it is shared."""
         if self._producer is not None:
             self._producer.flush(timeout=10)
             if self._producer is not self._shared_producer:

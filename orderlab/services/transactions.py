@@ -55,18 +55,22 @@ class PaymentControls:
 
     @property
     def rules(self) -> PaymentRules:
+        """The payment rules every worker applies now."""
         return self._rules
 
     def set_decline_probability(self, probability: float) -> None:
+        """Change the share of declined payments, for every worker at once."""
         with self._lock:
             self._rules = PaymentRules(probability, self._rules.card_limit_cents)
 
     @property
     def latency_ms(self) -> float:
+        """How long each simulated card-network answer takes, in milliseconds."""
         return self._latency_ms
 
     @latency_ms.setter
     def latency_ms(self, value: float) -> None:
+        """Set the payment latency (milliseconds, at least 0)."""
         if value < 0:
             raise ValueError(f"payment latency must be >= 0 ms, got {value}")
         self._latency_ms = float(value)
@@ -123,6 +127,7 @@ class TransactionsBackend(ConsumerService[Order]):
         return base if self.instance is None else f"{base}-{self.instance}"
 
     def make_own_producer(self) -> KafkaProducer:
+        """A producer of this worker's own: transactional in exactly-once mode, its transactions initialised."""
         if self.transactional_id is None:
             return make_reply_producer(self.settings)
         producer = make_reply_producer(
@@ -137,12 +142,14 @@ class TransactionsBackend(ConsumerService[Order]):
 
     # -- the work ---------------------------------------------------------------
     def decide(self, order: Order) -> Any:
+        """One payment decision, after the simulated card network's latency."""
         latency_s = self.controls.latency_ms / 1000.0
         if latency_s > 0:
             self.wait(latency_s)  # the card network's answer takes this long
         return decide_payment(order, self.controls.rules, self._rng)
 
     def process(self, batch: list[Received[Order]]) -> list[Any]:
+        """Settle the batch in the ledger (once per order id) and send each outcome; returns the send futures."""
         producer = self.producer
         settled = self.ledger.settle((received.event for received in batch), self.decide)
         futures = []
@@ -161,6 +168,7 @@ class TransactionsBackend(ConsumerService[Order]):
         return futures
 
     def handle(self, raw_records: list[Any]) -> None:
+        """At-least-once: as the base. Exactly-once: the outputs and the offsets in one Kafka transaction."""
         if not self.settings.exactly_once:
             super().handle(raw_records)
             return

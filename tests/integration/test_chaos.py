@@ -21,6 +21,7 @@ from orderlab.events import encode_order
 from orderlab.generator import OrderFactory
 from orderlab.ledger import Ledger
 from orderlab.reconcile import read_topic_keys
+from orderlab.seed import SEED
 from orderlab.services import PaymentControls, TransactionsBackend
 from orderlab.settings import Settings
 from orderlab.topics import ensure_topics
@@ -129,7 +130,7 @@ def test_a_batch_whose_output_was_not_acknowledged_is_done_again_not_committed(s
     producer.flush()
     producer.close()
     ledger = Ledger(str(tmp_path / "ledger.db"))
-    with FlakyAcks(settings, ledger, controls=PaymentControls(0.0)) as worker:
+    with FlakyAcks(settings, SEED.role("transactions"), ledger=ledger, controls=PaymentControls(0.0)) as worker:
         deadline = time.monotonic() + 30
         while worker.counters["consumed"] < 40 and time.monotonic() < deadline:
             time.sleep(0.05)

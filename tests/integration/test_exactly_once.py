@@ -114,7 +114,7 @@ def test_an_aborted_transaction_is_invisible_and_its_batch_is_done_again(setting
     eos = settings.with_(exactly_once=True)
     ids = place(eos, 40, seed=31)
     ledger = Ledger(str(tmp_path / "ledger.db"))
-    with FailsOnce(eos, ledger, controls=PaymentControls(0.2)) as worker:
+    with FailsOnce(eos, SEED.role("transactions"), ledger=ledger, controls=PaymentControls(0.2)) as worker:
         assert wait_for(lambda: worker.counters["consumed"] == 40)
     assert worker.error is None
     assert worker.counters["aborted"] == 1 and worker.counters["rewinds"] == 1
@@ -181,7 +181,7 @@ def test_a_transaction_the_broker_timed_out_is_redone_with_a_new_producer(settin
     eos = settings.with_(exactly_once=True)
     ids = place(eos, 30, seed=51)
     ledger = Ledger(str(tmp_path / "ledger.db"))
-    with SlowFirstBatch(eos, ledger, controls=PaymentControls(0.0)) as worker:
+    with SlowFirstBatch(eos, SEED.role("transactions"), ledger=ledger, controls=PaymentControls(0.0)) as worker:
         assert wait_for(lambda: worker.counters["consumed"] == 30, 60)
     assert worker.error is None, worker.error
     assert worker.counters["producer_renewals"] == 1 and worker.counters["aborted"] == 1
