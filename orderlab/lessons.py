@@ -21,7 +21,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .clients import BrokerUnavailable, check_broker, make_admin
+from .cleanup import clean, lesson_ledger_dir, remove_run
+from .clients import BrokerUnavailable, check_broker, make_consumer
 from .generator import OrderFactory
 from .lab import Lab, new_run_suffix
 from .payments import PaymentRules, decide_payment
@@ -35,12 +36,11 @@ LESSON_SUFFIX = re.compile(r"-(lesson\d\d[a-z0-9_]*)-([0-9a-f]{8})$")
 # Consumer settings for lessons that crash workers: a dead worker's partitions
 # move on after 4 s instead of the default 10.
 FAST_FAILOVER: dict[str, Any] = {"session_timeout_ms": 4000, "heartbeat_interval_ms": 500}
-_ACTIVE_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling"}
 
 
 def ledger_dir() -> Path:
-    """Where lesson runs keep their ledgers (a temp folder: removed by :func:`reset_classroom`)."""
-    return Path(tempfile.gettempdir()) / "orderlab-lessons"
+    """Where lesson runs keep their ledgers (a temp folder: removed with the run, or by :func:`reset_classroom`)."""
+    return lesson_ledger_dir()
 
 
 def lesson_settings(lesson: str, **overrides: Any) -> Settings:
@@ -162,6 +162,15 @@ def create_topics(settings: Settings) -> pd.DataFrame:
     )
 
 
+def partition_count(settings: Settings, topic: str) -> int:
+    """How many partitions the broker says ``topic`` has (0 when it does not exist)."""
+    consumer = make_consumer(settings, None)
+    try:
+        return len(consumer.partitions_for_topic(topic) or ())
+    finally:
+        consumer.close(autocommit=False)
+
+
 def payment_examples(count: int = 8, *, decline_probability: float = 0.3, seed: int = 7) -> pd.DataFrame:
     """Made-up orders and what the payment simulation decides for each (seeded: the same every run)."""
     factory = OrderFactory(seed=seed, customers=50)
@@ -281,33 +290,13 @@ def reset_classroom(settings: Settings | None = None, *, dry_run: bool = False) 
     lesson that is running in another notebook keeps working. Returns one row
     per run: what was (or, with ``dry_run``, would be) removed.
     """
-    settings = settings or Settings.from_env()
-    admin = make_admin(settings)
-    try:
-        runs: dict[str, dict[str, list[str]]] = {}
-        for topic in admin.list_topics():
-            match = LESSON_SUFFIX.search(topic.removesuffix(".dlq"))
-            if match:
-                runs.setdefault(match.group(0), {"topics": [], "groups": [], "active": []})["topics"].append(topic)
-        for group in admin.list_groups():
-            match = LESSON_SUFFIX.search(group["group_id"])
-            if match:
-                run = runs.setdefault(match.group(0), {"topics": [], "groups": [], "active": []})
-                run["groups"].append(group["group_id"])
-                if group.get("group_state") in _ACTIVE_STATES:
-                    run["active"].append(group["group_id"])
-        rows = []
-        for suffix, run in sorted(runs.items()):
-            busy = bool(run["active"])
-            if not busy and not dry_run:
-                if run["groups"]:
-                    admin.delete_groups(run["groups"])
-                if run["topics"]:
-                    admin.delete_topics(run["topics"])
-                for ending in (".db", ".db-wal", ".db-shm"):
-                    (ledger_dir() / f"{suffix.lstrip('-')}{ending}").unlink(missing_ok=True)
-            rows.append({"run": suffix.lstrip("-"), "topics": len(run["topics"]), "groups": len(run["groups"]),
-                         "removed": not busy and not dry_run})
-    finally:
-        admin.close()
+    found = clean(settings or Settings.from_env(), dry_run=dry_run, pattern=LESSON_SUFFIX)
+    rows = [{"run": run.suffix.lstrip("-"), "topics": len(run.topics), "groups": len(run.groups), "removed": removed}
+            for run, removed in found]
     return pd.DataFrame(rows, columns=["run", "topics", "groups", "removed"])
+
+
+def finish_lesson(lab: Lab) -> int:
+    """A lesson's last step: stop its lab (if still running) and remove its run's topics, groups and ledger."""
+    lab.stop()
+    return remove_run(lab.settings)
