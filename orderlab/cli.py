@@ -9,56 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 from . import __version__
 from .clients import BrokerUnavailable
 from .events import EventError
-from .settings import Settings, SettingsError
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
-
-
-def _positive(kind: Callable[[str], Any], name: str, allow_zero: bool = False) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
-        if value < 0 or (value == 0 and not allow_zero):
-            raise argparse.ArgumentTypeError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {text}")
-        return value
-
-    return parse
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"probability must be a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"probability must be between 0 and 1, got {text}")
-    return value
-
-
-def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
-    values = dict(overrides)
-    if getattr(args, "bootstrap_servers", None):
-        values["bootstrap_servers"] = args.bootstrap_servers
-    if getattr(args, "exactly_once", False):
-        values["exactly_once"] = True
-    return Settings.from_env(**values)
+from .options import (
+    EXIT_FAILED, EXIT_USAGE, UserError, add_connection_options, positive, probability, settings_from,
+)
+from .settings import SettingsError, order_rate
 
 
 # -- commands ----------------------------------------------------------------------
@@ -79,30 +39,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """One role until SIGTERM; the rate is --rate, else $ORDERLAB_RATE, else 10 orders/s (read before connecting)."""
     from .process import configure_logging, run_role
 
+    settings = settings_from(args)
+    rate = args.rate if args.rate is not None else order_rate()
     configure_logging()
     return run_role(
-        args.role, settings_from(args), workers=args.workers, rate=_run_rate(args), interval_s=args.interval,
+        args.role, settings, workers=args.workers, rate=rate, interval_s=args.interval,
         decline_probability=args.decline_probability, latency_ms=args.latency_ms, instance=args.instance,
     )
-
-
-def _run_rate(args: argparse.Namespace) -> float:
-    """--rate, else $ORDERLAB_RATE, else 10 orders/s; a bad value is one line, not a traceback."""
-    if args.rate is not None:
-        source, raw = "--rate", str(args.rate)
-    else:
-        source, raw = "ORDERLAB_RATE", os.environ.get("ORDERLAB_RATE", "").strip()
-        if not raw:
-            return 10.0
-    try:
-        rate = float(raw)
-    except ValueError:
-        raise SettingsError(f"{source}={raw!r} is not a number of orders per second") from None
-    if not math.isfinite(rate) or rate < 0:
-        raise SettingsError(f"{source} must be a finite number of orders per second >= 0, got {raw!r}")
-    return rate
 
 
 def cmd_place(args: argparse.Namespace) -> int:
@@ -173,11 +119,6 @@ def cmd_lab(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT",
-                        help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderlab", description="Event-driven order processing on Apache Kafka, for teaching.")
     parser.add_argument("--version", action="version", version=f"orderlab {__version__}")
@@ -189,31 +130,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_broker_parser(commands)
 
     demo = commands.add_parser("demo", help="run the whole pipeline headless and reconcile every order")
-    _add_connection_options(demo)
-    demo.add_argument("--orders", type=_positive(int, "--orders"), default=1000)
-    demo.add_argument("--rate", type=_positive(float, "--rate"), default=200.0, help="orders per second")
-    demo.add_argument("--workers", type=_positive(int, "--workers"), default=2, help="transactions workers")
-    demo.add_argument("--decline-probability", type=_probability, default=0.1)
-    demo.add_argument("--timeout", type=_positive(float, "--timeout"), default=None, help="seconds to wait for every order (default: orders/rate + 60)")
+    add_connection_options(demo)
+    demo.add_argument("--orders", type=positive(int, "--orders"), default=1000)
+    demo.add_argument("--rate", type=positive(float, "--rate"), default=200.0, help="orders per second")
+    demo.add_argument("--workers", type=positive(int, "--workers"), default=2, help="transactions workers")
+    demo.add_argument("--decline-probability", type=probability, default=0.1)
+    demo.add_argument("--timeout", type=positive(float, "--timeout"), default=None, help="seconds to wait for every order (default: orders/rate + 60)")
     demo.add_argument("--exactly-once", action="store_true", help="transactional processing, read_committed consumers")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.set_defaults(func=cmd_demo)
 
     run = commands.add_parser("run", help="run one role as a process until SIGTERM or Ctrl-C")
-    _add_connection_options(run)
+    add_connection_options(run)
     run.add_argument("role", choices=("orders", "transactions", "email", "analytics"))
-    run.add_argument("--workers", type=_positive(int, "--workers"), default=1, help="consumers in this process (one thread each)")
-    run.add_argument("--rate", type=_positive(float, "--rate", allow_zero=True), default=None, help="orders per second (orders role; default $ORDERLAB_RATE or 10)")
-    run.add_argument("--decline-probability", type=_probability, default=0.1)
-    run.add_argument("--latency-ms", type=_positive(float, "--latency-ms", allow_zero=True), default=0.0, help="simulated payment latency")
-    run.add_argument("--interval", type=_positive(float, "--interval"), default=5.0, help="seconds between counter log lines")
+    run.add_argument("--workers", type=positive(int, "--workers"), default=1, help="consumers in this process (one thread each)")
+    run.add_argument("--rate", type=positive(float, "--rate", allow_zero=True), default=None, help="orders per second (orders role; default $ORDERLAB_RATE or 10)")
+    run.add_argument("--decline-probability", type=probability, default=0.1)
+    run.add_argument("--latency-ms", type=positive(float, "--latency-ms", allow_zero=True), default=0.0, help="simulated payment latency")
+    run.add_argument("--interval", type=positive(float, "--interval"), default=5.0, help="seconds between counter log lines")
     run.add_argument("--exactly-once", action="store_true")
     run.add_argument("--instance", metavar="NAME", default=None,
                      help="this process's name in its transactional ids (exactly-once); default HOST-PID, unique per process")
     run.set_defaults(func=cmd_run)
 
     place = commands.add_parser("place", help="place one order by hand (the CLI frontend)")
-    _add_connection_options(place)
+    add_connection_options(place)
     place.add_argument("--email", required=True, help="customer e-mail (at example.com, .org or .net)")
     place.add_argument("--customer-id", default="cli-customer")
     place.add_argument("--currency", default="EUR")
@@ -221,14 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     place.set_defaults(func=cmd_place)
 
     topics = commands.add_parser("topics", help="create the pipeline's topics (idempotent)")
-    _add_connection_options(topics)
+    add_connection_options(topics)
     topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
     topics.set_defaults(func=cmd_topics)
 
     lab = commands.add_parser("lab", help="JupyterLab on the lessons (or --dashboard: the control room in Voila)")
-    _add_connection_options(lab)
+    add_connection_options(lab)
     lab.add_argument("path", nargs="?", default="notebooks", help="the lessons folder, or with --dashboard one notebook")
-    lab.add_argument("--port", type=_positive(int, "--port"), default=8888, help="HTTP port on 127.0.0.1 (default 8888)")
+    lab.add_argument("--port", type=positive(int, "--port"), default=8888, help="HTTP port on 127.0.0.1 (default 8888)")
     lab.add_argument("--dashboard", action="store_true", help="serve the notebook PATH alone with Voila, no code")
     lab.set_defaults(func=cmd_lab)
 
