@@ -18,15 +18,17 @@ from .events import EventError
 from .options import (
     EXIT_FAILED, EXIT_USAGE, UserError, add_connection_options, positive, probability, settings_from,
 )
-from .settings import SettingsError, order_rate
+from .settings import Settings, SettingsError, order_rate
 
 
 # -- commands ----------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline headless; the ledger's location is checked first, before connecting to Kafka."""
     from .demo import format_report, run_demo
 
     settings = settings_from(args)
+    _check_ledger(settings)
     report = run_demo(
         args.orders, args.rate, settings=settings, workers=args.workers,
         decline_probability=args.decline_probability, timeout_s=args.timeout, show_progress=not args.json,
@@ -38,17 +40,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
+ROLES_WITH_A_LEDGER = ("transactions", "email")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """One role until SIGTERM; the rate is --rate, else $ORDERLAB_RATE, else 10 orders/s (read before connecting)."""
+    """One role until SIGTERM. Bad settings fail here, before the process connects to Kafka: the rate
+    (--rate, else $ORDERLAB_RATE, else 10 orders/s) and, for the roles that keep one, the ledger's location."""
     from .process import configure_logging, run_role
 
     settings = settings_from(args)
     rate = args.rate if args.rate is not None else order_rate()
+    if args.role in ROLES_WITH_A_LEDGER:
+        _check_ledger(settings)
     configure_logging()
     return run_role(
         args.role, settings, workers=args.workers, rate=rate, interval_s=args.interval,
         decline_probability=args.decline_probability, latency_ms=args.latency_ms, instance=args.instance,
     )
+
+
+def _check_ledger(settings: Settings) -> None:
+    """An unusable ORDERLAB_DB_URL as one ``bad setting`` line now, not after the wait for the broker.
+
+    It creates the ledger's folder, as the ledger itself would a moment
+    later; the ledger checks again when it opens (the Lab, the notebooks).
+    """
+    from .ledger import prepare_location
+
+    prepare_location(settings.db_path, settings.db_setting)
 
 
 def cmd_place(args: argparse.Namespace) -> int:

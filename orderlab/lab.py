@@ -115,7 +115,7 @@ class Lab:
             check_broker(self.settings)
             topic_admin.ensure_topics(self.settings)
             if self.ledger is None:
-                self.ledger = Ledger(self.settings.db_path)
+                self.ledger = Ledger.from_settings(self.settings)
             smtp_host, smtp_port = self.settings.smtp_host, self.settings.smtp_port
             if not smtp_host:
                 self.catcher = MailCatcher().start()

@@ -100,7 +100,7 @@ def build_services(role: str, settings: Settings, *, workers: int = 1, rate: flo
         return [backend], closables
     if role == "analytics":
         return [AnalyticsBackend(settings)], closables
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.from_settings(settings)
     closables.append(ledger)
     if role == "transactions":
         controls = PaymentControls(decline_probability, latency_ms)

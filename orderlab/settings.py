@@ -116,6 +116,13 @@ class Settings:
             return self.db_url[len("sqlite:///"):]
         return os.path.join(cache_dir(), "ledger.db")
 
+    @property
+    def db_setting(self) -> str:
+        """The setting that chose ``db_path``, as a user would write it: for error messages."""
+        if self.db_url:
+            return f"ORDERLAB_DB_URL={self.db_url}"
+        return f"ORDERLAB_CACHE_DIR={cache_dir()} (the ledger's folder while ORDERLAB_DB_URL is unset)"
+
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 

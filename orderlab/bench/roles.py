@@ -89,7 +89,7 @@ def measure_roles(settings: Settings, orders: int, *, timeout_s: float = 120.0,
     costs.append(_timed("orders", generator, lambda: generator.counters["acknowledged"], orders, 1, timeout_s,
                         begin=lambda: generator.set_rate(UNTHROTTLED)))
     report(0.25)
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.from_settings(settings)
     catcher: MailCatcher | None = None
     try:
         payments = TransactionsBackend(settings, ledger)

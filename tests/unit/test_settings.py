@@ -105,3 +105,8 @@ def test_configured_bootstrap_is_the_raw_address_or_none():
     assert configured_bootstrap({"KAFKA_BOOTSTRAP_SERVERS": " "}) is None
     assert configured_bootstrap({"KAFKA_BOOTSTRAP_SERVERS": " nonsense "}) == "nonsense"  # `broker` only reads the port
 
+
+def test_db_setting_names_the_variable_that_chose_the_ledger(tmp_path, monkeypatch):
+    assert Settings(db_url="sqlite:///x/l.db").db_setting == "ORDERLAB_DB_URL=sqlite:///x/l.db"
+    monkeypatch.setenv("ORDERLAB_CACHE_DIR", str(tmp_path))
+    assert Settings().db_setting.startswith(f"ORDERLAB_CACHE_DIR={tmp_path} ")
