@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .clients import BrokerUnavailable
@@ -71,34 +71,18 @@ def _check_ledger(settings: Settings) -> None:
 
 
 def cmd_place(args: argparse.Namespace) -> int:
-    from .catalogue import BY_SKU
+    """Place one order through the Orders Backend.
+
+    The order is checked here first (its SKUs and quantities, the e-mail,
+    the currency) and every problem is reported in one line; nothing is
+    sent to Kafka for an order that would be refused.
+    """
     from .clients import check_broker, make_producer
     from .services import OrdersBackend
     from .topics import ensure_topics
-    import time
-    import uuid
 
     settings = settings_from(args)
-    items = []
-    for spec in args.item:
-        sku, _, quantity = spec.partition("x")
-        product = BY_SKU.get(sku.strip().upper())
-        if product is None:
-            raise UserError(f"unknown SKU {sku!r}; known: {', '.join(sorted(BY_SKU))}")
-        try:
-            count = int(quantity or "1")
-        except ValueError:
-            raise UserError(f"item {spec!r}: quantity must be a whole number (SKUxN, e.g. KB-001x2)") from None
-        items.append({"sku": product.sku, "name": product.name, "quantity": count, "unit_price_cents": product.price_cents})
-    payload = {
-        "order_id": str(uuid.uuid4()),
-        "customer_id": args.customer_id,
-        "customer_email": args.email,
-        "items": items,
-        "total_cents": sum(item["quantity"] * item["unit_price_cents"] for item in items),
-        "currency": args.currency,
-        "created_at": time.time(),
-    }
+    payload = _order_payload(args)
     check_broker(settings)
     ensure_topics(settings)
     producer = make_producer(settings)
@@ -114,6 +98,50 @@ def cmd_place(args: argparse.Namespace) -> int:
         return 0
     print(f"orderlab: order rejected (sent to {settings.dlq_topic(settings.order_details_topic)}): {placed.reason}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _order_payload(args: argparse.Namespace) -> dict[str, Any]:
+    """The order ``orderlab place`` was asked for; a :class:`UserError` lists every problem with it."""
+    import time
+    import uuid
+
+    from .catalogue import BY_SKU
+    from .events import currency_problem, email_problem, quantity_problem
+
+    problems: list[str] = []
+    unknown: list[str] = []
+    items = []
+    for spec in args.item:
+        sku, _, quantity = spec.partition("x")
+        product = BY_SKU.get(sku.strip().upper())
+        if product is None:
+            unknown.append(sku)
+        try:
+            count = int(quantity or "1")
+        except ValueError:
+            problems.append(f"item {spec!r}: quantity must be a whole number (SKUxN, e.g. KB-001x2)")
+            continue
+        if product is None:
+            continue
+        problem = quantity_problem(product.sku, count)
+        if problem is not None:
+            problems.append(problem)
+        items.append({"sku": product.sku, "name": product.name, "quantity": count, "unit_price_cents": product.price_cents})
+    if unknown:
+        listed = ", ".join(repr(sku) for sku in unknown)
+        problems.insert(0, f"unknown SKU{'s' if len(unknown) > 1 else ''} {listed} (known: {', '.join(sorted(BY_SKU))})")
+    problems += [problem for problem in (email_problem(args.email), currency_problem(args.currency)) if problem is not None]
+    if problems:
+        raise UserError(f"order not placed: {'; '.join(problems)}")
+    return {
+        "order_id": str(uuid.uuid4()),
+        "customer_id": args.customer_id,
+        "customer_email": args.email,
+        "items": items,
+        "total_cents": sum(item["quantity"] * item["unit_price_cents"] for item in items),
+        "currency": args.currency,
+        "created_at": time.time(),
+    }
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
