@@ -2,10 +2,10 @@
 
 The real :class:`~orderlab.ui.controls.ControlRoom` is built over the
 running Lab, its own refresher thread draws the charts at its own interval,
-and every frame is timed. (Test mode is not involved: it only shortens the
-lessons' scripted runs, and the control room does not read it.) No browser: what is measured is the
-Python side (sampling the lab, consumer lag, pandas, matplotlib to PNG),
-which is what competes with the pipeline for the one process.
+and every frame is timed. No browser: what is measured is the Python side
+(sampling the lab, consumer lag, pandas, matplotlib to PNG), which is what
+competes with the pipeline for the one process. Test mode plays no part: it
+only shortens the lessons' scripted runs, and the control room never reads it.
 """
 
 from __future__ import annotations
