@@ -9,65 +9,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .clients import BrokerUnavailable
 from .events import EventError
-from .settings import Settings, SettingsError
+from .options import (
+    EXIT_FAILED, EXIT_USAGE, UserError, add_connection_options, positive, probability, settings_from,
+)
+from .settings import Settings, SettingsError, order_rate
 from .topology import TopologyError
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
-
-
-def _positive(kind: Callable[[str], Any], name: str, allow_zero: bool = False) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
-        if value < 0 or (value == 0 and not allow_zero):
-            raise argparse.ArgumentTypeError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {text}")
-        return value
-
-    return parse
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"probability must be a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"probability must be between 0 and 1, got {text}")
-    return value
-
-
-def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
-    values = dict(overrides)
-    if getattr(args, "bootstrap_servers", None):
-        values["bootstrap_servers"] = args.bootstrap_servers
-    if getattr(args, "exactly_once", False):
-        values["exactly_once"] = True
-    return Settings.from_env(**values)
 
 
 # -- commands ----------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline headless; the ledger's location is checked first, before connecting to Kafka."""
     from .demo import format_report, run_demo
 
     settings = settings_from(args)
+    _check_ledger(settings)
     report = run_demo(
         args.orders, args.rate, settings=settings, workers=args.workers,
         decline_probability=args.decline_probability, timeout_s=args.timeout, show_progress=not args.json,
@@ -80,61 +42,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """One role until SIGTERM. Bad settings fail here, before the process connects to Kafka: the rate
+    (--rate, else $ORDERLAB_RATE, else 10 orders/s) and, for the roles that keep one, the ledger's location."""
     from .process import configure_logging, run_role
 
+    from .topology import Resource, load_topology
+
+    settings = settings_from(args)
+    rate = args.rate if args.rate is not None else order_rate()
+    if Resource.LEDGER in load_topology(settings.topology).role(args.role).needs:
+        _check_ledger(settings)
     configure_logging()
     return run_role(
-        args.role, settings_from(args), workers=args.workers, rate=_run_rate(args), interval_s=args.interval,
+        args.role, settings, workers=args.workers, rate=rate, interval_s=args.interval,
         decline_probability=args.decline_probability, latency_ms=args.latency_ms, instance=args.instance,
     )
 
 
-def _run_rate(args: argparse.Namespace) -> float:
-    """--rate, else $ORDERLAB_RATE, else 10 orders/s; a bad value is one line, not a traceback."""
-    if args.rate is not None:
-        source, raw = "--rate", str(args.rate)
-    else:
-        source, raw = "ORDERLAB_RATE", os.environ.get("ORDERLAB_RATE", "").strip()
-        if not raw:
-            return 10.0
-    try:
-        rate = float(raw)
-    except ValueError:
-        raise SettingsError(f"{source}={raw!r} is not a number of orders per second") from None
-    if not math.isfinite(rate) or rate < 0:
-        raise SettingsError(f"{source} must be a finite number of orders per second >= 0, got {raw!r}")
-    return rate
+def _check_ledger(settings: Settings) -> None:
+    """An unusable ORDERLAB_DB_URL as one ``bad setting`` line now, not after the wait for the broker.
+
+    It creates the ledger's folder, as the ledger itself would a moment
+    later; the ledger checks again when it opens (the Lab, the notebooks).
+    """
+    from .ledger import prepare_location
+
+    prepare_location(settings.db_path, settings.db_setting)
 
 
 def cmd_place(args: argparse.Namespace) -> int:
-    from .catalogue import BY_SKU
+    """Place one order through the Orders Backend.
+
+    The order is checked here first (its SKUs and quantities, the e-mail,
+    the currency) and every problem is reported in one line; nothing is
+    sent to Kafka for an order that would be refused.
+    """
     from .clients import check_broker, make_producer
-    from .topics import ensure_topics
     from .wiring import Wiring
-    import time
-    import uuid
+    from .topics import ensure_topics
 
     settings = settings_from(args)
-    items = []
-    for spec in args.item:
-        sku, _, quantity = spec.partition("x")
-        product = BY_SKU.get(sku.strip().upper())
-        if product is None:
-            raise UserError(f"unknown SKU {sku!r}; known: {', '.join(sorted(BY_SKU))}")
-        try:
-            count = int(quantity or "1")
-        except ValueError:
-            raise UserError(f"item {spec!r}: quantity must be a whole number (SKUxN, e.g. KB-001x2)") from None
-        items.append({"sku": product.sku, "name": product.name, "quantity": count, "unit_price_cents": product.price_cents})
-    payload = {
-        "order_id": str(uuid.uuid4()),
-        "customer_id": args.customer_id,
-        "customer_email": args.email,
-        "items": items,
-        "total_cents": sum(item["quantity"] * item["unit_price_cents"] for item in items),
-        "currency": args.currency,
-        "created_at": time.time(),
-    }
+    payload = _order_payload(args)
     check_broker(settings)
     ensure_topics(settings)
     producer = make_producer(settings)
@@ -150,6 +98,50 @@ def cmd_place(args: argparse.Namespace) -> int:
         return 0
     print(f"orderlab: order rejected (sent to {settings.dlq_topic(settings.order_details_topic)}): {placed.reason}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _order_payload(args: argparse.Namespace) -> dict[str, Any]:
+    """The order ``orderlab place`` was asked for; a :class:`UserError` lists every problem with it."""
+    import time
+    import uuid
+
+    from .catalogue import BY_SKU
+    from .events import currency_problem, email_problem, quantity_problem
+
+    problems: list[str] = []
+    unknown: list[str] = []
+    items = []
+    for spec in args.item:
+        sku, _, quantity = spec.partition("x")
+        product = BY_SKU.get(sku.strip().upper())
+        if product is None:
+            unknown.append(sku)
+        try:
+            count = int(quantity or "1")
+        except ValueError:
+            problems.append(f"item {spec!r}: quantity must be a whole number (SKUxN, e.g. KB-001x2)")
+            continue
+        if product is None:
+            continue
+        problem = quantity_problem(product.sku, count)
+        if problem is not None:
+            problems.append(problem)
+        items.append({"sku": product.sku, "name": product.name, "quantity": count, "unit_price_cents": product.price_cents})
+    if unknown:
+        listed = ", ".join(repr(sku) for sku in unknown)
+        problems.insert(0, f"unknown SKU{'s' if len(unknown) > 1 else ''} {listed} (known: {', '.join(sorted(BY_SKU))})")
+    problems += [problem for problem in (email_problem(args.email), currency_problem(args.currency)) if problem is not None]
+    if problems:
+        raise UserError(f"order not placed: {'; '.join(problems)}")
+    return {
+        "order_id": str(uuid.uuid4()),
+        "customer_id": args.customer_id,
+        "customer_email": args.email,
+        "items": items,
+        "total_cents": sum(item["quantity"] * item["unit_price_cents"] for item in items),
+        "currency": args.currency,
+        "created_at": time.time(),
+    }
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -174,11 +166,6 @@ def cmd_lab(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT",
-                        help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderlab", description="Event-driven order processing on Apache Kafka, for teaching.")
     parser.add_argument("--version", action="version", version=f"orderlab {__version__}")
@@ -190,33 +177,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_broker_parser(commands)
 
     demo = commands.add_parser("demo", help="run the whole pipeline headless and reconcile every order")
-    _add_connection_options(demo)
-    demo.add_argument("--orders", type=_positive(int, "--orders"), default=1000)
-    demo.add_argument("--rate", type=_positive(float, "--rate"), default=200.0, help="orders per second")
-    demo.add_argument("--workers", type=_positive(int, "--workers"), default=2, help="transactions workers")
-    demo.add_argument("--decline-probability", type=_probability, default=0.1)
-    demo.add_argument("--timeout", type=_positive(float, "--timeout"), default=None, help="seconds to wait for every order (default: orders/rate + 60)")
+    add_connection_options(demo)
+    demo.add_argument("--orders", type=positive(int, "--orders"), default=1000)
+    demo.add_argument("--rate", type=positive(float, "--rate"), default=200.0, help="orders per second")
+    demo.add_argument("--workers", type=positive(int, "--workers"), default=2, help="transactions workers")
+    demo.add_argument("--decline-probability", type=probability, default=0.1)
+    demo.add_argument("--timeout", type=positive(float, "--timeout"), default=None, help="seconds to wait for every order (default: orders/rate + 60)")
     demo.add_argument("--exactly-once", action="store_true", help="transactional processing, read_committed consumers")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.set_defaults(func=cmd_demo)
 
     run = commands.add_parser("run", help="run one role as a process until SIGTERM or Ctrl-C")
-    _add_connection_options(run)
+    add_connection_options(run)
     from .seed import SEED  # the default topology's roles, for --help; the configured one is read when it runs
 
     run.add_argument("role", help=f"a role of the topology ($ORDERLAB_TOPOLOGY; the seed's: {', '.join(SEED.role_names)})")
-    run.add_argument("--workers", type=_positive(int, "--workers"), default=1, help="consumers in this process (one thread each)")
-    run.add_argument("--rate", type=_positive(float, "--rate", allow_zero=True), default=None, help="orders per second (orders role; default $ORDERLAB_RATE or 10)")
-    run.add_argument("--decline-probability", type=_probability, default=0.1)
-    run.add_argument("--latency-ms", type=_positive(float, "--latency-ms", allow_zero=True), default=0.0, help="simulated payment latency")
-    run.add_argument("--interval", type=_positive(float, "--interval"), default=5.0, help="seconds between counter log lines")
+    run.add_argument("--workers", type=positive(int, "--workers"), default=1, help="consumers in this process (one thread each)")
+    run.add_argument("--rate", type=positive(float, "--rate", allow_zero=True), default=None, help="orders per second (orders role; default $ORDERLAB_RATE or 10)")
+    run.add_argument("--decline-probability", type=probability, default=0.1)
+    run.add_argument("--latency-ms", type=positive(float, "--latency-ms", allow_zero=True), default=0.0, help="simulated payment latency")
+    run.add_argument("--interval", type=positive(float, "--interval"), default=5.0, help="seconds between counter log lines")
     run.add_argument("--exactly-once", action="store_true")
     run.add_argument("--instance", metavar="NAME", default=None,
                      help="this process's name in its transactional ids (exactly-once); default HOST-PID, unique per process")
     run.set_defaults(func=cmd_run)
 
     place = commands.add_parser("place", help="place one order by hand (the CLI frontend)")
-    _add_connection_options(place)
+    add_connection_options(place)
     place.add_argument("--email", required=True, help="customer e-mail (at example.com, .org or .net)")
     place.add_argument("--customer-id", default="cli-customer")
     place.add_argument("--currency", default="EUR")
@@ -224,14 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     place.set_defaults(func=cmd_place)
 
     topics = commands.add_parser("topics", help="create the pipeline's topics (idempotent)")
-    _add_connection_options(topics)
+    add_connection_options(topics)
     topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
     topics.set_defaults(func=cmd_topics)
 
     lab = commands.add_parser("lab", help="JupyterLab on the lessons (or --dashboard: the control room in Voila)")
-    _add_connection_options(lab)
+    add_connection_options(lab)
     lab.add_argument("path", nargs="?", default="notebooks", help="the lessons folder, or with --dashboard one notebook")
-    lab.add_argument("--port", type=_positive(int, "--port"), default=8888, help="HTTP port on 127.0.0.1 (default 8888)")
+    lab.add_argument("--port", type=positive(int, "--port"), default=8888, help="HTTP port on 127.0.0.1 (default 8888)")
     lab.add_argument("--dashboard", action="store_true", help="serve the notebook PATH alone with Voila, no code")
     lab.set_defaults(func=cmd_lab)
 

@@ -2,8 +2,8 @@
 
 Money is integer cents (floats cannot add up prices exactly). Every record
 encodes to compact JSON and decodes with validation; anything wrong raises
-:class:`EventError` with the reason, which the consumers copy into the
-dead-letter topic's headers.
+one :class:`EventError` that lists every problem of the record, which the
+consumers copy into the dead-letter topic's headers.
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ class Order:
     created_at: float  # unix seconds
 
     def __post_init__(self) -> None:
-        validate_order(self)
+        # validate_order, inlined: every decoded record comes through here
+        problems = order_problems(
+            self.order_id, self.customer_id, self.customer_email, self.items, self.total_cents, self.currency,
+            self.created_at,
+        )
+        if problems:
+            raise EventError(describe_problems(self.order_id, problems))
 
     @property
     def item_count(self) -> int:
@@ -109,46 +115,125 @@ class DeclinedOrder:
 
 
 # -- validation ---------------------------------------------------------------
+#
+# Every check appends to a list instead of raising, so one EventError names
+# every problem of a record at once ("order o-1: unknown currency 'XYZ' (...);
+# total_cents 5 does not match its items (1000)"); the dead-letter reason is
+# that message. A valid order makes the same tests as a first-problem check
+# would, and nothing else: no message is formatted and the list stays empty.
+
+class _Unread:
+    """Stands for a field the decoder could not read; its problem is already listed, so no check looks at it."""
+
+    def __repr__(self) -> str:
+        return "<unread>"
+
+
+_UNREAD: Any = _Unread()
+
 
 def validate_order(order: Order) -> None:
-    if not isinstance(order.order_id, str) or not order.order_id:
-        raise EventError("order_id is missing")
-    if not isinstance(order.customer_id, str) or not order.customer_id:
-        raise EventError(f"order {order.order_id}: customer_id is missing")
-    validate_email(order.customer_email, order.order_id)
-    if order.currency not in CURRENCIES:
-        raise EventError(f"order {order.order_id}: unknown currency {order.currency!r} (known: {', '.join(CURRENCIES)})")
-    if not order.items:
-        raise EventError(f"order {order.order_id}: has no items")
-    if len(order.items) > MAX_ITEMS:
-        raise EventError(f"order {order.order_id}: more than {MAX_ITEMS} line items")
-    for item in order.items:
-        if not isinstance(item.quantity, int) or isinstance(item.quantity, bool):
-            raise EventError(f"order {order.order_id}: quantity of {item.sku} is not a whole number")
-        if not 1 <= item.quantity <= MAX_QUANTITY:
-            raise EventError(f"order {order.order_id}: quantity of {item.sku} must be 1..{MAX_QUANTITY}, got {item.quantity}")
-        if not isinstance(item.unit_price_cents, int) or item.unit_price_cents <= 0:
-            raise EventError(f"order {order.order_id}: price of {item.sku} must be a positive number of cents")
-    expected = sum(item.total_cents for item in order.items)
-    if order.total_cents != expected:
-        raise EventError(
-            f"order {order.order_id}: total_cents {order.total_cents} does not match its items ({expected})"
-        )
-    if not isinstance(order.created_at, (int, float)) or not 0 < order.created_at < math.inf:  # also refuses NaN
-        raise EventError(f"order {order.order_id}: created_at must be a positive unix time")
+    """Raise one :class:`EventError` listing every problem of ``order``; return if there is none."""
+    problems = order_problems(
+        order.order_id, order.customer_id, order.customer_email, order.items, order.total_cents, order.currency,
+        order.created_at,
+    )
+    if problems:
+        raise EventError(describe_problems(order.order_id, problems))
 
 
-def validate_email(address: Any, order_id: str = "?") -> None:
+def describe_problems(order_id: Any, problems: list[str]) -> str:
+    """``order ID: first; second; ...`` (``order: ...`` when the id itself is missing)."""
+    prefix = f"order {order_id}" if isinstance(order_id, str) and order_id else "order"
+    return f"{prefix}: {'; '.join(problems)}"
+
+
+def order_problems(
+    order_id: Any, customer_id: Any, customer_email: Any, items: Any, total_cents: Any, currency: Any, created_at: Any,
+    _unread: Any = _UNREAD,  # bound as a local name: this runs for every record
+) -> list[str]:
+    """Every rule an order breaks, in field order; empty for a valid order.
+
+    A value that is ``_UNREAD`` (an item too) was not readable and is
+    skipped, and so is the total check when any item or the total is.
+    """
+    problems: list[str] = []
+    if order_id is not _unread and (not isinstance(order_id, str) or not order_id):
+        problems.append("order_id is missing")
+    if customer_id is not _unread and (not isinstance(customer_id, str) or not customer_id):
+        problems.append("customer_id is missing")
+    if customer_email is not _unread:
+        # the usual case tested inline (a local part, and a reserved domain after the last @); email_problem words the rest
+        local, _, domain = customer_email.rpartition("@") if type(customer_email) is str else ("", "", "")
+        if not local or domain.lower() not in RESERVED_EMAIL_DOMAINS:
+            problems.append(_email_wrong(customer_email))
+    if currency is not _unread and currency not in CURRENCIES:
+        problems.append(_unknown_currency(currency))
+    if items is not _unread:
+        countable = total_cents is not _unread
+        if not items:
+            problems.append("has no items")
+        elif len(items) > MAX_ITEMS:
+            problems.append(f"more than {MAX_ITEMS} line items")
+        for item in items:
+            if item is _unread:
+                countable = False
+                continue
+            quantity, price = item.quantity, item.unit_price_cents
+            if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:  # the exact test first: it is the hot path
+                problem = quantity_problem(item.sku, quantity)
+                if problem is not None:
+                    problems.append(problem)
+                    countable = countable and isinstance(quantity, (int, float))
+            if not isinstance(price, int) or price <= 0:
+                problems.append(f"price of {item.sku} must be a positive number of cents")
+                countable = countable and isinstance(price, (int, float))
+        if countable:
+            expected = sum(item.total_cents for item in items)
+            if total_cents != expected:
+                problems.append(f"total_cents {total_cents} does not match its items ({expected})")
+    if created_at is not _unread and (
+        not isinstance(created_at, (int, float)) or not 0 < created_at < math.inf  # also refuses NaN
+    ):
+        problems.append("created_at must be a positive unix time")
+    return problems
+
+
+def email_problem(address: Any) -> str | None:
+    """What is wrong with ``address`` as a customer's e-mail, or None: it needs a local part and a reserved domain."""
+    if isinstance(address, str):
+        local, _, domain = address.rpartition("@")
+        if local and domain.lower() in RESERVED_EMAIL_DOMAINS:
+            return None
+    return _email_wrong(address)
+
+
+def _email_wrong(address: Any) -> str:
+    """The words for an address :func:`email_problem` refuses."""
     if not isinstance(address, str) or not address:
-        raise EventError(f"order {order_id}: customer_email is missing")
+        return "customer_email is missing"
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        raise EventError(f"order {order_id}: customer_email {address!r} is not an e-mail address")
-    if domain.lower() not in RESERVED_EMAIL_DOMAINS:
-        raise EventError(
-            f"order {order_id}: customer_email must be at a reserved demo domain "
-            f"({', '.join(RESERVED_EMAIL_DOMAINS)}), got {domain!r}"
-        )
+        return f"customer_email {address!r} is not an e-mail address"
+    return f"customer_email must be at a reserved demo domain ({', '.join(RESERVED_EMAIL_DOMAINS)}), got {domain!r}"
+
+
+def currency_problem(currency: Any) -> str | None:
+    """What is wrong with ``currency``, or None."""
+    return None if currency in CURRENCIES else _unknown_currency(currency)
+
+
+def _unknown_currency(currency: Any) -> str:
+    return f"unknown currency {currency!r} (known: {', '.join(CURRENCIES)})"
+
+
+def quantity_problem(sku: Any, quantity: Any) -> str | None:
+    """What is wrong with ``quantity`` of one line item, or None."""
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        return f"quantity of {sku} is not a whole number"
+    if not 1 <= quantity <= MAX_QUANTITY:
+        return f"quantity of {sku} must be 1..{MAX_QUANTITY}, got {quantity}"
+    return None
 
 
 # -- JSON ---------------------------------------------------------------------
@@ -233,21 +318,24 @@ def _decoding(build: Callable[[dict[str, Any]], Any]) -> Callable[[bytes | None]
     return decode
 
 
-def _field(payload: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str = "order") -> Any:
+def _read(payload: dict[str, Any], name: str, kind: type | tuple[type, ...], problems: list[str]) -> Any:
+    """``payload[name]`` if it is a ``kind`` (a bool is no number); else ``_UNREAD``, with the problem listed."""
     if name not in payload:
-        raise EventError(f"{where}: field {name!r} is missing")
+        problems.append(f"field {name!r} is missing")
+        return _UNREAD
     value = payload[name]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise EventError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
+        problems.append(f"field {name!r} has the wrong type ({type(value).__name__})")
+        return _UNREAD
     return value
 
 
 def order_from_dict(payload: dict[str, Any]) -> Order:
-    """An :class:`Order` from decoded JSON, validated; :class:`EventError` says what is wrong.
+    """An :class:`Order` from decoded JSON, validated; one :class:`EventError` lists every problem.
 
-    Well-formed input takes a short path of exact type tests; anything else
-    (a missing field, a wrong type, a bool for an int) goes the long way,
-    which finds the first problem and words the error.
+    Well-formed input takes a short path of exact type tests (the consumers'
+    hot path); anything else (a missing field, a wrong type, a bool for an
+    int) goes the long way, which reads every field it can and words the error.
     """
     try:
         raw_items = payload["items"]
@@ -268,44 +356,72 @@ def order_from_dict(payload: dict[str, Any]) -> Order:
 
 
 def _order_from_dict_checked(payload: dict[str, Any]) -> Order:
-    raw_items = _field(payload, "items", list)
-    items = []
-    for raw in raw_items:
-        if not isinstance(raw, dict):
-            raise EventError("order: every item must be a JSON object")
-        items.append(
-            LineItem(
-                sku=_field(raw, "sku", str, "item"),
-                name=_field(raw, "name", str, "item"),
-                quantity=_field(raw, "quantity", int, "item"),
-                unit_price_cents=_field(raw, "unit_price_cents", int, "item"),
-            )
-        )
-    return Order(
-        order_id=_field(payload, "order_id", str),
-        customer_id=_field(payload, "customer_id", str),
-        customer_email=_field(payload, "customer_email", str) if payload.get("customer_email") is not None else "",
-        items=tuple(items),
-        total_cents=_field(payload, "total_cents", int),
-        currency=_field(payload, "currency", str),
-        created_at=float(_field(payload, "created_at", (int, float))),
-    )
+    """Every field that cannot be read, then every rule the readable ones break, in one error."""
+    problems: list[str] = []
+    order_id = _read(payload, "order_id", str, problems)
+    customer_id = _read(payload, "customer_id", str, problems)
+    # no address at all is the rule "customer_email is missing", not a JSON field problem
+    email = "" if payload.get("customer_email") is None else _read(payload, "customer_email", str, problems)
+    raw_items = _read(payload, "items", list, problems)
+    items = _UNREAD if raw_items is _UNREAD else tuple(_read_item(raw, n, problems) for n, raw in enumerate(raw_items, 1))
+    total = _read(payload, "total_cents", int, problems)
+    currency = _read(payload, "currency", str, problems)
+    created = _read(payload, "created_at", (int, float), problems)
+    problems += order_problems(order_id, customer_id, email, items, total, currency, created)
+    if problems:
+        raise EventError(describe_problems(order_id, problems))
+    return Order(order_id, customer_id, email, items, total, currency, float(created))
+
+
+_ITEM_FIELDS: tuple[tuple[str, type], ...] = (("sku", str), ("name", str), ("quantity", int), ("unit_price_cents", int))
+
+
+def _read_item(raw: Any, number: int, problems: list[str]) -> Any:
+    """The ``number``-th line item (from 1), or ``_UNREAD`` with its problems listed."""
+    if not isinstance(raw, dict):
+        problems.append(f"item {number} is not a JSON object ({type(raw).__name__})")
+        return _UNREAD
+    found: list[str] = []
+    values = [_read(raw, name, kind, found) for name, kind in _ITEM_FIELDS]
+    if found:
+        problems.extend(f"item {number}: {problem}" for problem in found)
+        return _UNREAD
+    return LineItem(*values)
 
 
 def _confirmed_from_dict(payload: dict[str, Any]) -> ConfirmedOrder:
-    return ConfirmedOrder(
-        order=order_from_dict(_field(payload, "order", dict, "confirmed order")),
-        payment_id=_field(payload, "payment_id", str, "confirmed order"),
-        confirmed_at=float(_field(payload, "confirmed_at", (int, float), "confirmed order")),
-    )
+    order, payment_id, confirmed_at = payload.get("order"), payload.get("payment_id"), payload.get("confirmed_at")
+    if type(order) is dict and type(payment_id) is str and (type(confirmed_at) is float or type(confirmed_at) is int):
+        return ConfirmedOrder(order_from_dict(order), payment_id, float(confirmed_at))
+    order, payment_id, confirmed_at = _outcome_fields(payload, "confirmed order", "payment_id", "confirmed_at")
+    return ConfirmedOrder(order, payment_id, float(confirmed_at))
 
 
 def _declined_from_dict(payload: dict[str, Any]) -> DeclinedOrder:
-    return DeclinedOrder(
-        order=order_from_dict(_field(payload, "order", dict, "declined order")),
-        reason=_field(payload, "reason", str, "declined order"),
-        declined_at=float(_field(payload, "declined_at", (int, float), "declined order")),
-    )
+    order, reason, declined_at = payload.get("order"), payload.get("reason"), payload.get("declined_at")
+    if type(order) is dict and type(reason) is str and (type(declined_at) is float or type(declined_at) is int):
+        return DeclinedOrder(order_from_dict(order), reason, float(declined_at))
+    order, reason, declined_at = _outcome_fields(payload, "declined order", "reason", "declined_at")
+    return DeclinedOrder(order, reason, float(declined_at))
+
+
+def _outcome_fields(payload: dict[str, Any], what: str, text: str, at: str) -> tuple[Order, str, float]:
+    """The order, the text field and the time of a confirmed or declined record; one error lists every problem,
+    the record's own fields first (``confirmed order: field 'payment_id' is missing``), then its order's."""
+    problems: list[str] = []
+    raw_order = _read(payload, "order", dict, problems)
+    detail = _read(payload, text, str, problems)
+    when = _read(payload, at, (int, float), problems)
+    messages = [f"{what}: {'; '.join(problems)}"] if problems else []
+    order = _UNREAD
+    if raw_order is not _UNREAD:
+        try:
+            order = order_from_dict(raw_order)
+        except EventError as exc:
+            messages.append(str(exc))
+    if messages:
+        raise EventError("; ".join(messages))
+    return order, detail, when
 
 
 _decode_order = _decoding(order_from_dict)

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from .events import Order, PaymentResult
+from .settings import Settings, SettingsError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -44,10 +45,77 @@ CREATE TABLE IF NOT EXISTS emails (
 """
 
 
-class Ledger:
-    """One SQLite database, one connection per thread (sqlite3 objects are not shared)."""
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+FIX = "point ORDERLAB_DB_URL at sqlite:///path/to/ledger.db in a folder you can write"
 
-    def __init__(self, path: str) -> None:
+
+class LedgerLocationError(SettingsError):
+    """The ledger cannot be kept where the settings put it; one line naming the setting and the path."""
+
+
+def _location_error(path: str, problem: str, setting: str | None) -> LedgerLocationError:
+    where = f"cannot keep the ledger at {path}: {problem}"
+    return LedgerLocationError(f"{setting}: {where}; {FIX}" if setting else where)
+
+
+def prepare_location(path: str, setting: str | None = None) -> None:
+    """Make sure a ledger can live at ``path``, creating its folder if need be.
+
+    Checked before anything is created, each a :class:`LedgerLocationError`
+    naming ``setting`` (the variable that chose the path, e.g.
+    ``ORDERLAB_DB_URL=sqlite:///x/l.db``) and the path: a component of the
+    path that is a file; a folder to create right under the filesystem root
+    (``sqlite:////newdir/l.db``: a top-level folder is the administrator's to
+    make, and usually a slip for the relative ``sqlite:///newdir/l.db``); a
+    folder that cannot be created or written; the path itself a folder; a
+    file there that is not an SQLite database. ``:memory:`` needs nothing.
+    """
+    if path == ":memory:":
+        return
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise _location_error(path, "it is a folder, not a database file", setting)
+    folder = os.path.dirname(path)
+    existing, missing = folder, []
+    while not os.path.lexists(existing):  # also false below a file ("afile/dir": not a directory)
+        missing.append(existing)
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            break
+        existing = parent
+    if not os.path.isdir(existing):
+        raise _location_error(path, f"{existing} is a file, not a folder", setting)
+    if missing and os.path.dirname(existing) == existing:
+        raise _location_error(
+            path, f"{missing[-1]} does not exist, and orderlab does not create folders at the filesystem root", setting,
+        )
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise _location_error(path, f"cannot create the folder {folder}: {exc.strerror or exc}", setting) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _location_error(path, f"cannot write in the folder {folder}", setting)
+    if os.path.exists(path):
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise _location_error(path, f"cannot read it: {exc.strerror or exc}", setting) from None
+        if header and header != SQLITE_HEADER:  # an empty file is a new database to SQLite
+            raise _location_error(path, "the file there is not an SQLite database", setting)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise _location_error(path, "the file there cannot be written", setting)
+
+
+class Ledger:
+    """One SQLite database, one connection per thread (sqlite3 objects are not shared).
+
+    An unusable location (see :func:`prepare_location`) is a
+    :class:`LedgerLocationError` from the constructor, before anything is
+    written; :meth:`from_settings` names the setting in it.
+    """
+
+    def __init__(self, path: str, *, setting: str | None = None) -> None:
         self.path = path
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         if path == ":memory:":
@@ -56,11 +124,28 @@ class Ledger:
             # several workers write; a temporary file waits on the lock instead.
             self._scratch = tempfile.TemporaryDirectory(prefix="orderlab-ledger-")
             path = os.path.join(self._scratch.name, "ledger.db")
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        prepare_location(path, setting)
         self._uri = f"file:{os.path.abspath(path)}"
         self._local = threading.local()
-        self._keepalive = self._connect()
-        self._keepalive.executescript(SCHEMA)
+        keepalive: sqlite3.Connection | None = None
+        try:
+            keepalive = self._connect()
+            keepalive.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if keepalive is not None:
+                keepalive.close()
+            if self._scratch is not None:
+                self._scratch.cleanup()
+            if "locked" in str(exc):  # "database is locked": another process holds it, not a matter of settings
+                raise
+            # what the checks cannot see: a damaged file, a full disk, a file system SQLite cannot lock on
+            raise _location_error(os.path.abspath(path), f"SQLite cannot use it: {exc}", setting) from None
+        self._keepalive = keepalive
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Ledger":
+        """The ledger at ``settings.db_path``; an unusable location names the setting that chose it."""
+        return cls(settings.db_path, setting=settings.db_setting)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)

@@ -5,16 +5,27 @@ Values come from keyword arguments first, then the environment
 (``KAFKA_BOOTSTRAP_SERVERS`` and ``ORDERLAB_*``), then defaults. Every bad
 value raises :class:`SettingsError` with one line naming the variable, the
 value and what was expected, so a student never sees a traceback for a typo.
+
+This is the one module that reads the environment: besides :class:`Settings`,
+the readers below give the values that are not a client's settings (the
+cache folder, the order rate of ``orderlab run orders``, test mode, and the
+Kafka address as set, for ``orderlab broker``). Each takes an optional
+mapping in place of ``os.environ``, for tests.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
+DEFAULT_RATE = 10.0  # orders per second from `orderlab run orders` without --rate or ORDERLAB_RATE
+TEST_MODE_VARIABLE = "ORDERLAB_TEST_MODE"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -111,6 +122,13 @@ class Settings:
             return self.db_url[len("sqlite:///"):]
         return os.path.join(cache_dir(), "ledger.db")
 
+    @property
+    def db_setting(self) -> str:
+        """The setting that chose ``db_path``, as a user would write it: for error messages."""
+        if self.db_url:
+            return f"ORDERLAB_DB_URL={self.db_url}"
+        return f"ORDERLAB_CACHE_DIR={cache_dir()} (the ledger's folder while ORDERLAB_DB_URL is unset)"
+
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
@@ -118,7 +136,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Arguments win over the environment, which wins over defaults."""
-        env = os.environ if env is None else env
+        env = _environment(env)
         values: dict[str, Any] = {}
         if env.get("KAFKA_BOOTSTRAP_SERVERS"):
             values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"].strip()
@@ -144,9 +162,53 @@ def new_run_suffix(prefix: str = "run") -> str:
     return f"-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def cache_dir() -> str:
-    """Where orderlab keeps downloads and state outside the repository."""
-    return os.environ.get("ORDERLAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "orderlab")
+def _environment(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> str:
+    """Where orderlab keeps downloads and state outside the repository: the Kafka
+    jars, the local brokers' data and the default ledger.
+
+    ``ORDERLAB_CACHE_DIR`` (``~`` expanded), else ``~/.cache/orderlab``.
+    """
+    configured = _environment(env).get("ORDERLAB_CACHE_DIR", "").strip()
+    return os.path.expanduser(configured) if configured else os.path.join(os.path.expanduser("~"), ".cache", "orderlab")
+
+
+def order_rate(env: Mapping[str, str] | None = None) -> float:
+    """Orders per second for ``orderlab run orders`` without ``--rate``: ``ORDERLAB_RATE``, else 10.
+
+    Not a field of :class:`Settings`: only the orders role's process uses it
+    (the Lab and the demo take their rate as an argument).
+    """
+    raw = _environment(env).get("ORDERLAB_RATE", "").strip()
+    if not raw:
+        return DEFAULT_RATE
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise SettingsError(f"ORDERLAB_RATE={raw!r} is not a number of orders per second") from None
+    if not math.isfinite(rate) or rate < 0:
+        raise SettingsError(f"ORDERLAB_RATE must be a finite number of orders per second >= 0, got {raw!r}")
+    return rate
+
+
+def in_test_mode(env: Mapping[str, str] | None = None) -> bool:
+    """``ORDERLAB_TEST_MODE``: the lessons' shorter runs (see :mod:`orderlab.ui.mode`). Unset or empty is off."""
+    raw = _environment(env).get(TEST_MODE_VARIABLE, "").strip()
+    if not raw:
+        return False
+    return bool(_parse(TEST_MODE_VARIABLE, raw, "bool"))
+
+
+def configured_bootstrap(env: Mapping[str, str] | None = None) -> str | None:
+    """``KAFKA_BOOTSTRAP_SERVERS`` as set (stripped), or None when unset or empty; not checked.
+
+    For ``orderlab broker``, which only looks at the address to pick a local
+    port and must work whatever else the environment says.
+    """
+    return _environment(env).get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
 
 
 def _parse(name: str, raw: str, type_name: Any) -> Any:
@@ -154,9 +216,9 @@ def _parse(name: str, raw: str, type_name: Any) -> Any:
     try:
         if type_text.startswith("bool"):
             lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
+            if lowered in _TRUE:
                 return True
-            if lowered in ("0", "false", "no", "off"):
+            if lowered in _FALSE:
                 return False
             raise ValueError
         if type_text.startswith("int"):

@@ -58,7 +58,7 @@ class Wiring:
     def ledger(self) -> Ledger:
         """The one ledger of this run (made from settings.db_path on first need, unless given)."""
         if self._ledger is None:
-            self._ledger = Ledger(self.settings.db_path)
+            self._ledger = Ledger.from_settings(self.settings)
             self._made.callback(self._ledger.close)
         return self._ledger
 

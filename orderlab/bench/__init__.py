@@ -17,19 +17,12 @@ import argparse
 import json
 from typing import Any
 
+from ..options import add_connection_options, at_least, settings_from
 from .report import TARGETS, BenchReport, format_table
 
 __all__ = ["BenchReport", "TARGETS", "add_parser", "cmd_bench", "format_table"]
 
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--orders must be a whole number, got {text!r}") from None
-    if value < 100:
-        raise argparse.ArgumentTypeError(f"--orders must be at least 100, got {value}")
-    return value
+MIN_ORDERS = 100  # fewer finish too fast for a rate or a percentile to mean anything
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,9 +34,8 @@ def add_parser(subparsers: Any) -> None:
                     "1000 orders/s, rate accuracy, the control room's chart refresh rate, and the CPU one order costs "
                     "the ceiling, the pipeline and each role alone (this process and the whole machine).",
     )
-    bench.add_argument("--bootstrap-servers", metavar="HOST:PORT",
-                       help="Kafka address (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
-    bench.add_argument("--orders", type=_count, default=None, help="orders for the ceiling and pipeline runs (default 20000; 300 with --quick)")
+    add_connection_options(bench)
+    bench.add_argument("--orders", type=at_least("--orders", MIN_ORDERS), default=None, help="orders for the ceiling and pipeline runs (default 20000; 300 with --quick)")
     bench.add_argument("--workers", type=int, choices=range(1, 9), default=2, metavar="1-8", help="transactions workers (default 2)")
     bench.add_argument("--quick", action="store_true", help="a tiny load and short windows: checks that the bench works, not how fast")
     bench.add_argument("--plot", metavar="PNG", default=None, help="also draw the figures to this PNG file")
@@ -52,7 +44,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..cli import settings_from
     from .runner import BenchPlan, run_bench
 
     settings = settings_from(args)

@@ -1,15 +1,15 @@
 """The control room's chart refresh, measured headless while the Lab runs at the top slider rate.
 
 The real :class:`~orderlab.ui.controls.ControlRoom` is built over the
-running Lab in test mode, its own refresher thread draws the charts at its
-own interval, and every frame is timed. No browser: what is measured is the
-Python side (sampling the lab, consumer lag, pandas, matplotlib to PNG),
-which is what competes with the pipeline for the one process.
+running Lab, its own refresher thread draws the charts at its own interval,
+and every frame is timed. No browser: what is measured is the Python side
+(sampling the lab, consumer lag, pandas, matplotlib to PNG), which is what
+competes with the pipeline for the one process. Test mode plays no part: it
+only shortens the lessons' scripted runs, and the control room never reads it.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -52,18 +52,9 @@ def measure_dashboard(lab: Any, hold: Callable[[], None]) -> DashboardResult | s
     """Run the control room over ``lab`` while ``hold()`` runs; a string says why it could not."""
     try:
         from ..ui import ControlRoom
-        from ..ui.mode import TEST_MODE_VARIABLE
     except ImportError as exc:  # the ui extras (ipywidgets) are not installed
         return f"no control room to measure: {exc}"
-    previous = os.environ.get(TEST_MODE_VARIABLE)
-    os.environ[TEST_MODE_VARIABLE] = "1"
-    try:
-        room = ControlRoom(lab)
-    finally:
-        if previous is None:
-            os.environ.pop(TEST_MODE_VARIABLE, None)
-        else:
-            os.environ[TEST_MODE_VARIABLE] = previous
+    room = ControlRoom(lab)
     frames: list[tuple[float, float]] = []  # (started, duration) per frame
     draw = room.refresher.work
 

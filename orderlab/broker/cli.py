@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Callable
 
+from ..options import EXIT_FAILED, tcp_port
+from ..settings import Settings, SettingsError, configured_bootstrap
 from .config import DEMO_SASL_PASSWORD, DEMO_SASL_USER, KAFKA_VERSION, SASL_MECHANISMS, BrokerState
 from .errors import BrokerError
 from .jars import ensure_jars
@@ -27,17 +28,11 @@ def default_port(bootstrap_servers: str | None) -> int:
     return DEFAULT_PORT
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
-    return int(text)
-
-
 def add_broker_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``broker`` with ``start``, ``stop``, ``status`` and ``fetch`` to a CLI's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--port", type=_port, default=None,
+        "--port", type=tcp_port, default=None,
         help="PLAINTEXT port on 127.0.0.1 (default: the one last used with --data-dir, "
         "else the port of KAFKA_BOOTSTRAP_SERVERS if that is local, else 9092)",
     )  # fmt: skip
@@ -72,7 +67,7 @@ def _run(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return action(args)
         except BrokerError as err:
             print(f"orderlab broker: {err}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         except KeyboardInterrupt:
             print("orderlab broker: interrupted", file=sys.stderr)
             return 130
@@ -87,13 +82,13 @@ def broker_from_args(args: argparse.Namespace) -> LocalBroker:
         state = BrokerState.read(args.data_dir.expanduser().resolve())
         port = state.port if state else None
     if port is None:
-        port = default_port(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+        port = default_port(configured_bootstrap())
     return LocalBroker(args.data_dir, port, sasl=getattr(args, "sasl", False))
 
 
 def _start(args: argparse.Namespace) -> int:
     if args.port is None and args.data_dir is None:
-        elsewhere = _answering_elsewhere(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+        elsewhere = _answering_elsewhere(configured_bootstrap())
         if elsewhere is not None:
             print(elsewhere)
             return 0
@@ -124,7 +119,6 @@ def _answering_elsewhere(bootstrap_servers: str | None) -> str | None:
     if not first or host in _LOCAL_HOSTS:
         return None
     from ..clients import BrokerUnavailable, check_broker
-    from ..settings import Settings, SettingsError
 
     try:
         check_broker(Settings(bootstrap_servers=bootstrap_servers or ""), timeout_s=5.0)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..settings import cache_dir
 from .config import KAFKA_VERSION, pom_text
 from .errors import BrokerError
 
@@ -31,9 +32,8 @@ _MARKER = ".complete"  # written only after a successful fetch
 
 
 def default_cache_dir() -> Path:
-    """``$ORDERLAB_CACHE_DIR``, else ``~/.cache/orderlab``."""
-    env = os.environ.get("ORDERLAB_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "orderlab"
+    """``$ORDERLAB_CACHE_DIR``, else ``~/.cache/orderlab`` (read in :func:`orderlab.settings.cache_dir`)."""
+    return Path(cache_dir())
 
 
 def kafka_home(cache_dir: Path | None = None) -> Path:

@@ -16,31 +16,10 @@ import sys
 from typing import Any, Sequence
 
 from ..broker import BrokerError
+from ..options import EXIT_FAILED, at_least, positive
 from ..settings import Settings
 from .report import SCENARIOS, ScenarioResult, format_table
 from .runner import MIN_ORDERS, private_broker, run_scenario
-
-EXIT_FAILED = 1
-
-
-def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--orders must be a whole number, got {text!r}") from None
-    if value < MIN_ORDERS:
-        raise argparse.ArgumentTypeError(f"--orders must be at least {MIN_ORDERS}, got {value}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--rate must be a number of orders per second, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"--rate must be > 0, got {text}")
-    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -55,8 +34,9 @@ def add_parser(subparsers: Any) -> None:
     )
     chaos.add_argument("--scenario", action="append", choices=SCENARIOS, metavar="NAME",
                        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}")
-    chaos.add_argument("--orders", type=_whole, default=300, help="valid orders per scenario (default 300)")
-    chaos.add_argument("--rate", type=_rate, default=200.0, help="orders per second (default 200)")
+    chaos.add_argument("--orders", type=at_least("--orders", MIN_ORDERS), default=300, help="valid orders per scenario (default 300)")
+    chaos.add_argument("--rate", type=positive(float, "--rate", what="a number of orders per second", finite_hint=False),
+                       default=200.0, help="orders per second (default 200)")
     chaos.add_argument("--exactly-once", action="store_true",
                        help="run the scenarios with transactional processing (worker_crash is compared in both modes anyway)")
     chaos.add_argument("--no-comparison", action="store_true",

@@ -99,7 +99,7 @@ def run_scenario(
             smtp_host="",  # the embedded catcher: smtp_down stops it, and its inbox is counted
             db_url=base.db_url or f"sqlite:///{Path(folder) / 'ledger.db'}",
         )
-        ledger = Ledger(settings.db_path)
+        ledger = Ledger.from_settings(settings)
         try:
             return _run(name, settings, ledger, orders, rate, broker, say, started)
         finally:

@@ -3,23 +3,19 @@
 ``ORDERLAB_TEST_MODE=1`` (set by ``notebooks/conftest.py`` for nbval and by
 the browser test) makes the lessons place fewer orders and watch for fewer
 seconds. Cells, prose and the outputs nbval compares stay the same, so a
-stored notebook checks in either mode.
+stored notebook checks in either mode. The variable is read in
+:func:`orderlab.settings.in_test_mode`, like every other.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Mapping, TypeVar
 
-TEST_MODE_VARIABLE = "ORDERLAB_TEST_MODE"
+from ..settings import TEST_MODE_VARIABLE, in_test_mode
+
+__all__ = ["TEST_MODE_VARIABLE", "in_test_mode", "pick"]
 
 T = TypeVar("T")
-
-
-def in_test_mode(env: Mapping[str, str] | None = None) -> bool:
-    """True when ``ORDERLAB_TEST_MODE`` is set to a true value (1, true, yes, on)."""
-    value = (os.environ if env is None else env).get(TEST_MODE_VARIABLE, "")
-    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def pick(normal: T, test: T, env: Mapping[str, str] | None = None) -> T:

@@ -11,6 +11,7 @@ import pytest
 
 from orderlab.cli import main
 from orderlab.lab import Lab
+from orderlab.ledger import LedgerLocationError
 from waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -111,6 +112,17 @@ def test_bad_environment_value_is_one_line(monkeypatch, capsys):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "nonsense")
     assert main(["demo", "--orders", "1"]) == 2
     assert "is not host:port" in capsys.readouterr().err
+
+
+def test_lab_refuses_an_unusable_ledger_right_after_connecting(settings, tmp_path):
+    (tmp_path / "afile").write_text("a file, not a folder")
+    url = f"sqlite:///{tmp_path}/afile/ledger.db"
+    lab = Lab(settings.with_(db_url=url))
+    with pytest.raises(LedgerLocationError) as caught:
+        lab.start()
+    assert str(caught.value).startswith(f"ORDERLAB_DB_URL={url}: cannot keep the ledger at ")
+    assert "is a file, not a folder" in str(caught.value)
+    assert not lab.running and lab.catcher is None  # nothing started that would need stopping
 
 
 def test_counters_survive_stop(settings):

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from orderlab.events import (
-    ConfirmedOrder, DeclinedOrder, EventError, LineItem, Order, decode_confirmed, decode_declined, decode_order,
-    encode_confirmed, encode_declined, encode_order,
+    ConfirmedOrder, DeclinedOrder, EventError, LineItem, Order, currency_problem, decode_confirmed, decode_declined,
+    decode_order, email_problem, encode_confirmed, encode_declined, encode_order, quantity_problem,
 )
 
 
@@ -66,3 +66,88 @@ def test_boolean_is_not_a_quantity():
     payload["items"][0]["quantity"] = True
     with pytest.raises(EventError, match="wrong type"):
         decode_order(json.dumps(payload).encode())
+
+
+# -- every problem at once ----------------------------------------------------------------
+
+def test_every_problem_of_an_order_is_in_one_error():
+    payload = json.loads(encode_order(make_order()))
+    payload.update(order_id="1234", customer_email="x", currency="XYZ", total_cents=5)
+    with pytest.raises(EventError) as caught:
+        decode_order(json.dumps(payload).encode())
+    assert str(caught.value) == (
+        "order 1234: customer_email 'x' is not an e-mail address; unknown currency 'XYZ' (known: EUR, USD, GBP); "
+        f"total_cents 5 does not match its items ({2 * 8999 + 2499})"
+    )
+
+
+def test_unreadable_fields_and_broken_rules_are_listed_together():
+    payload = {
+        "order_id": "o-9", "customer_email": "ada@gmail.com", "currency": "EUR", "created_at": "yesterday",
+        "items": [{"sku": "KB-001", "name": "Keyboard", "quantity": True, "unit_price_cents": 8999}, "MS-002",
+                  {"sku": "MN-003", "name": "Monitor", "quantity": 0, "unit_price_cents": -1}],
+        "total_cents": 1,
+    }
+    with pytest.raises(EventError) as caught:
+        decode_order(json.dumps(payload).encode())
+    problems = str(caught.value).removeprefix("order o-9: ").split("; ")
+    assert problems == [
+        "field 'customer_id' is missing",
+        "item 1: field 'quantity' has the wrong type (bool)",
+        "item 2 is not a JSON object (str)",
+        "field 'created_at' has the wrong type (str)",
+        "customer_email must be at a reserved demo domain (example.com, example.org, example.net), got 'gmail.com'",
+        "quantity of MN-003 must be 1..100, got 0",
+        "price of MN-003 must be a positive number of cents",
+    ]  # no total check: two items could not be read
+
+
+def test_an_order_built_in_python_lists_every_problem_too():
+    with pytest.raises(EventError) as caught:
+        make_order(customer_id="", currency="XDG", items=[LineItem("KB-001", "Keyboard", 101, 8999),
+                                                          LineItem("MS-002", "Mouse", 1.5, 0)])
+    assert str(caught.value) == (
+        "order o-1: customer_id is missing; unknown currency 'XDG' (known: EUR, USD, GBP); "
+        "quantity of KB-001 must be 1..100, got 101; quantity of MS-002 is not a whole number; "
+        "price of MS-002 must be a positive number of cents"
+    )
+
+
+def test_a_record_without_an_order_id_says_order():
+    with pytest.raises(EventError) as caught:
+        decode_order(b'{"items": []}')
+    assert str(caught.value).startswith("order: field 'order_id' is missing; field 'customer_id' is missing; ")
+    assert str(caught.value).endswith("; customer_email is missing; has no items")
+
+
+@pytest.mark.parametrize("decode, fields, own", [
+    (decode_confirmed, {"confirmed_at": "soon"}, "confirmed order: field 'payment_id' is missing; field 'confirmed_at' has the wrong type (str)"),
+    (decode_declined, {"reason": 7}, "declined order: field 'reason' has the wrong type (int); field 'declined_at' is missing"),
+])
+def test_outcome_records_list_their_own_problems_then_their_orders(decode, fields, own):
+    order = json.loads(encode_order(make_order()))
+    order["currency"] = "XYZ"
+    with pytest.raises(EventError) as caught:
+        decode(json.dumps({"order": order, **fields}).encode())
+    assert str(caught.value) == f"{own}; order o-1: unknown currency 'XYZ' (known: EUR, USD, GBP)"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"currency": "XYZ"}, "order o-1: unknown currency 'XYZ' (known: EUR, USD, GBP)"),
+    ({"customer_email": "someone@gmail.com"},
+     "order o-1: customer_email must be at a reserved demo domain (example.com, example.org, example.net), got 'gmail.com'"),
+    ({"items": [LineItem("KB-001", "Keyboard", 0, 8999)]}, "order o-1: quantity of KB-001 must be 1..100, got 0"),
+])
+def test_one_problem_keeps_its_words(change, message):
+    with pytest.raises(EventError) as caught:
+        make_order(**change)
+    assert str(caught.value) == message
+
+
+def test_problem_helpers_for_a_form_or_a_command():
+    assert email_problem("ada@example.com") is None and email_problem("ada@EXAMPLE.org") is None
+    assert email_problem("") == "customer_email is missing"
+    assert email_problem("@example.com") == "customer_email '@example.com' is not an e-mail address"
+    assert currency_problem("GBP") is None and currency_problem("gbp") == "unknown currency 'gbp' (known: EUR, USD, GBP)"
+    assert quantity_problem("KB-001", 3) is None
+    assert quantity_problem("KB-001", True) == "quantity of KB-001 is not a whole number"

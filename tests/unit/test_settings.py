@@ -1,6 +1,8 @@
+import os
+
 import pytest
 
-from orderlab.settings import Settings, SettingsError
+from orderlab.settings import Settings, SettingsError, cache_dir, configured_bootstrap, in_test_mode, order_rate
 
 
 def test_defaults():
@@ -49,3 +51,62 @@ def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings().bootstrap_servers = "x:1"  # type: ignore[misc]
 
+
+
+# -- the readers beside Settings: every variable is read in orderlab/settings.py -------------
+
+def test_order_rate_default_and_value():
+    assert order_rate({}) == 10.0
+    assert order_rate({"ORDERLAB_RATE": "  "}) == 10.0
+    assert order_rate({"ORDERLAB_RATE": " 2.5 "}) == 2.5
+    assert order_rate({"ORDERLAB_RATE": "0"}) == 0.0
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("fast", "ORDERLAB_RATE='fast' is not a number of orders per second"),
+    ("-1", "ORDERLAB_RATE must be a finite number of orders per second >= 0, got '-1'"),
+    ("inf", "ORDERLAB_RATE must be a finite number of orders per second >= 0, got 'inf'"),
+    ("nan", "ORDERLAB_RATE must be a finite number of orders per second >= 0, got 'nan'"),
+])
+def test_bad_order_rate_is_one_line_naming_the_variable(raw, message):
+    with pytest.raises(SettingsError) as caught:
+        order_rate({"ORDERLAB_RATE": raw})
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("raw, expected", [("1", True), ("yes", True), (" ON ", True), ("0", False), ("off", False), ("", False)])
+def test_test_mode(raw, expected):
+    assert in_test_mode({"ORDERLAB_TEST_MODE": raw}) is expected
+    assert in_test_mode({}) is False
+
+
+def test_bad_test_mode_is_one_line_naming_the_variable():
+    with pytest.raises(SettingsError) as caught:
+        in_test_mode({"ORDERLAB_TEST_MODE": "maybe"})
+    assert str(caught.value) == "ORDERLAB_TEST_MODE='maybe' is not a valid bool"
+
+
+def test_cache_dir(tmp_path):
+    assert cache_dir({"ORDERLAB_CACHE_DIR": str(tmp_path)}) == str(tmp_path)
+    assert cache_dir({"ORDERLAB_CACHE_DIR": "~/x"}) == os.path.join(os.path.expanduser("~"), "x")
+    assert cache_dir({}) == cache_dir({"ORDERLAB_CACHE_DIR": ""}) == os.path.join(os.path.expanduser("~"), ".cache", "orderlab")
+
+
+def test_the_broker_and_the_ledger_share_one_cache_dir(tmp_path, monkeypatch):
+    from orderlab.broker import default_cache_dir
+
+    monkeypatch.setenv("ORDERLAB_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir() == tmp_path
+    assert os.path.dirname(Settings().db_path) == str(tmp_path)
+
+
+def test_configured_bootstrap_is_the_raw_address_or_none():
+    assert configured_bootstrap({}) is None
+    assert configured_bootstrap({"KAFKA_BOOTSTRAP_SERVERS": " "}) is None
+    assert configured_bootstrap({"KAFKA_BOOTSTRAP_SERVERS": " nonsense "}) == "nonsense"  # `broker` only reads the port
+
+
+def test_db_setting_names_the_variable_that_chose_the_ledger(tmp_path, monkeypatch):
+    assert Settings(db_url="sqlite:///x/l.db").db_setting == "ORDERLAB_DB_URL=sqlite:///x/l.db"
+    monkeypatch.setenv("ORDERLAB_CACHE_DIR", str(tmp_path))
+    assert Settings().db_setting.startswith(f"ORDERLAB_CACHE_DIR={tmp_path} ")
