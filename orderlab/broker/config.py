@@ -86,6 +86,23 @@ def render_properties(items: dict[str, str]) -> str:
     return "".join(f"{key}={_escape(str(value))}\n" for key, value in items.items())
 
 
+# Settings every local node gets, single broker or cluster node.
+TUNING: dict[str, str] = {
+    # The default 3 s delays every first consumer group join.
+    "group.initial.rebalance.delay.ms": "0",
+    # The default takes 128 MB of heap for the log cleaner.
+    "log.cleaner.dedupe.buffer.size": "2097152",
+    # Lets tests and chaos scenarios use short session timeouts.
+    "group.min.session.timeout.ms": "1000",
+    # After a crash (kill) the restarted broker cannot register until the
+    # controller lets the old registration expire (DUPLICATE_BROKER_REGISTRATION):
+    # 9 s by default. Broker and controller share this JVM, so a short
+    # session costs nothing.
+    "broker.heartbeat.interval.ms": "500",
+    "broker.session.timeout.ms": "3000",
+}
+
+
 @dataclass(frozen=True)
 class BrokerConfig:
     """One single-node KRaft broker (broker and controller in one JVM) on 127.0.0.1."""
@@ -130,18 +147,7 @@ class BrokerConfig:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "share.coordinator.state.topic.num.partitions": "1",
-            # The default 3 s delays every first consumer group join.
-            "group.initial.rebalance.delay.ms": "0",
-            # The default takes 128 MB of heap for the log cleaner.
-            "log.cleaner.dedupe.buffer.size": "2097152",
-            # Lets tests and chaos scenarios use short session timeouts.
-            "group.min.session.timeout.ms": "1000",
-            # After a crash (kill) the restarted broker cannot register until the
-            # controller lets the old registration expire (DUPLICATE_BROKER_REGISTRATION):
-            # 9 s by default. Broker and controller share this JVM, so a short
-            # session costs nothing.
-            "broker.heartbeat.interval.ms": "500",
-            "broker.session.timeout.ms": "3000",
+            **TUNING,
         }
         if self.sasl_port is not None:
             prefix = "listener.name.sasl_plaintext."
@@ -161,34 +167,38 @@ class BrokerConfig:
         return header + render_properties(self.server_properties())
 
     def render_log4j2(self) -> str:
-        """log4j2 settings: everything to ``broker.log``, rolled at 20 MB, 3 files kept."""
-        log = self.data_dir / BROKER_LOG
-        return render_properties(
-            {
-                "status": "warn",
-                # Kafka logs its own shutdown from a JVM shutdown hook; log4j's
-                # hook would stop logging half-way through it.
-                "shutdownHook": "disable",
-                "appender.file.type": "RollingFile",
-                "appender.file.name": "file",
-                "appender.file.fileName": str(log),
-                "appender.file.filePattern": f"{log}.%i",
-                "appender.file.layout.type": "PatternLayout",
-                "appender.file.layout.pattern": "[%d] %p %m (%c)%n",
-                "appender.file.policies.type": "Policies",
-                "appender.file.policies.size.type": "SizeBasedTriggeringPolicy",
-                "appender.file.policies.size.size": "20MB",
-                "appender.file.strategy.type": "DefaultRolloverStrategy",
-                "appender.file.strategy.max": "3",
-                "rootLogger.level": "INFO",
-                "rootLogger.appenderRef.file.ref": "file",
-                # The per-request and state-change chatter is not worth keeping.
-                "logger.request.name": "kafka.request.logger",
-                "logger.request.level": "WARN",
-                "logger.statechange.name": "state.change.logger",
-                "logger.statechange.level": "WARN",
-            }
-        )
+        return render_log4j2(self.data_dir)
+
+
+def render_log4j2(data_dir: Path) -> str:
+    """log4j2 settings: everything to ``<data_dir>/broker.log``, rolled at 20 MB, 3 files kept."""
+    log = data_dir / BROKER_LOG
+    return render_properties(
+        {
+            "status": "warn",
+            # Kafka logs its own shutdown from a JVM shutdown hook; log4j's
+            # hook would stop logging half-way through it.
+            "shutdownHook": "disable",
+            "appender.file.type": "RollingFile",
+            "appender.file.name": "file",
+            "appender.file.fileName": str(log),
+            "appender.file.filePattern": f"{log}.%i",
+            "appender.file.layout.type": "PatternLayout",
+            "appender.file.layout.pattern": "[%d] %p %m (%c)%n",
+            "appender.file.policies.type": "Policies",
+            "appender.file.policies.size.type": "SizeBasedTriggeringPolicy",
+            "appender.file.policies.size.size": "20MB",
+            "appender.file.strategy.type": "DefaultRolloverStrategy",
+            "appender.file.strategy.max": "3",
+            "rootLogger.level": "INFO",
+            "rootLogger.appenderRef.file.ref": "file",
+            # The per-request and state-change chatter is not worth keeping.
+            "logger.request.name": "kafka.request.logger",
+            "logger.request.level": "WARN",
+            "logger.statechange.name": "state.change.logger",
+            "logger.statechange.level": "WARN",
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -239,3 +249,4 @@ class BrokerState:
             return None
         except (ValueError, KeyError, TypeError):
             return None
+
