@@ -129,3 +129,12 @@ def tail(path: Path, lines: int, since: int = 0) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+def free_consecutive_ports(count: int, attempts: int = 100) -> int:
+    """The first of ``count`` consecutive TCP ports on 127.0.0.1 that are all free right now."""
+    for _ in range(attempts):
+        first = free_port()
+        if first + count <= 65536 and all(port_is_free(first + offset) for offset in range(1, count)):
+            return first
+    raise OSError(f"found no {count} consecutive free ports on {HOST} in {attempts} attempts")
