@@ -91,6 +91,9 @@ def cluster_for_node_action(args: argparse.Namespace) -> LocalCluster:
     if args.brokers == 1:
         raise BrokerError("kill and restart take a node of a cluster (e.g. `orderlab broker kill 2`), not of the single broker")
     cluster = cluster_for(args, single_first=False)
+    if cluster is None and (args.port is not None or args.data_dir is not None):
+        folder = args.data_dir.expanduser().resolve() if args.data_dir is not None else default_cluster_dir(args.port)
+        raise BrokerError(f"no cluster was started in {folder}: start one with `orderlab broker start --brokers 3`")
     if cluster is None:
         fallback = default_cluster_dir(DEFAULT_CLUSTER_PORT)
         if ClusterState.read(fallback) is None:

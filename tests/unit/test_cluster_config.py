@@ -225,6 +225,8 @@ def test_kill_and_restart_never_mean_the_single_broker(cache: Path) -> None:
         cluster_for_node_action(parser().parse_args(["broker", "kill", "1", "--brokers", "1"]))
     made_cluster(cache, 19092)  # a stopped cluster at the default port is still the one meant
     assert cluster_for_node_action(parser().parse_args(["broker", "restart", "1"])).first_port == 19092
+    with pytest.raises(BrokerError, match=f"no cluster was started in {cache / 'cluster-29092'}"):
+        cluster_for_node_action(parser().parse_args(["broker", "kill", "1", "--port", "29092"]))
 
 
 def test_cli_kill_of_a_stopped_node_says_so(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
