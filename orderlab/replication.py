@@ -31,7 +31,7 @@ import pandas as pd
 
 from .broker.cluster import LocalCluster
 from .broker.errors import BrokerError
-from .broker.metadata import ClusterMetadata, PartitionState
+from .broker.metadata import PartitionState
 from .broker.procs import free_consecutive_ports
 
 Progress = Callable[[str], None]

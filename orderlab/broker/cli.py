@@ -55,9 +55,13 @@ def add_broker_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
     common.add_argument(
         "--port", type=_port, default=None,
         help="PLAINTEXT port on 127.0.0.1 (default: the one last used with --data-dir, "
-        f"else the port of KAFKA_BOOTSTRAP_SERVERS if that is local, else 9092); a cluster's first port (default {DEFAULT_CLUSTER_PORT})",
+        f"else the port of KAFKA_BOOTSTRAP_SERVERS if that is local, else 9092); "
+        f"a cluster's first port (default {DEFAULT_CLUSTER_PORT})",
     )  # fmt: skip
-    common.add_argument("--data-dir", type=Path, default=None, help="broker data (default: ~/.cache/orderlab/broker-<port>, a cluster's cluster-<port>)")
+    common.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="broker data (default: ~/.cache/orderlab/broker-<port>, a cluster's cluster-<port>)",
+    )  # fmt: skip
     common.add_argument(
         "--timeout", type=float, default=None,
         help="seconds to wait (start: 60, a cluster 120; stop: 20, a cluster's nodes 15; status: 5; restart: 90)",

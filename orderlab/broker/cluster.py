@@ -257,7 +257,9 @@ class LocalCluster:
         with file_lock(self.data_dir / ".lock"):
             state = self._checked_state()
             if state is None:
-                raise BrokerError(f"no cluster was started in {self.data_dir}: start it first (`orderlab broker start --brokers {self.brokers}`)")
+                raise BrokerError(
+                    f"no cluster was started in {self.data_dir}: start it first (`orderlab broker start --brokers {self.brokers}`)"
+                )
             others = [other.node_id for other in self.nodes if other is not node and other.is_running()]
             quorum = self.brokers // 2 + 1
             if len(others) < quorum - 1:

@@ -100,7 +100,9 @@ def cluster_for_node_action(args: argparse.Namespace) -> LocalCluster:
             raise BrokerError("no local cluster runs here: start one with `orderlab broker start --brokers 3`")
         cluster = LocalCluster.from_data_dir(fallback)
     if ClusterState.read(cluster.data_dir) is None:
-        raise BrokerError(f"no cluster was started in {cluster.data_dir}: start one with `orderlab broker start --brokers {cluster.brokers}`")
+        raise BrokerError(
+            f"no cluster was started in {cluster.data_dir}: start one with `orderlab broker start --brokers {cluster.brokers}`"
+        )
     return cluster
 
 
@@ -118,7 +120,8 @@ def format_leads(partitions: tuple[PartitionState, ...]) -> str:
 def format_status(status: ClusterStatus) -> list[str]:
     """The lines ``orderlab broker status`` prints for a cluster."""
     controller = f"node {status.controller}" if status.controller is not None else "none answers"
-    lines = [f"Kafka cluster in {status.data_dir}: {len(status.answering)} of {len(status.nodes)} nodes up, active controller: {controller}"]
+    up = f"{len(status.answering)} of {len(status.nodes)} nodes up"
+    lines = [f"Kafka cluster in {status.data_dir}: {up}, active controller: {controller}"]
     for node in status.nodes:
         if node.answers:
             state = f"up (pid {node.pid})" if node.pid else "up (not started from here)"
