@@ -78,7 +78,7 @@ def broker_status(settings: Settings | None = None, *, start_local: bool = False
         if not start_local:
             return str(exc)
     from .broker import BrokerError, LocalBroker
-    from .broker.cli import default_port
+    from .broker.procs import default_port
 
     host = settings.bootstrap_servers.split(",")[0].rpartition(":")[0]
     if host not in ("127.0.0.1", "localhost"):

@@ -11,6 +11,15 @@ from .clients import make_admin
 from .settings import Settings
 from .topology import load_topology
 
+# Three copies survive the loss of any one broker (with min.insync.replicas=2
+# an acks=all write still succeeds then); more would only cost disk and traffic.
+MAX_REPLICATION_FACTOR = 3
+
+
+def replication_factor(live_brokers: int) -> int:
+    """How many copies of each partition to ask for: 1 on a single broker, 3 on a cluster of 3 or more."""
+    return max(1, min(MAX_REPLICATION_FACTOR, live_brokers))
+
 
 def topic_plan(settings: Settings) -> dict[str, int]:
     """Every topic of the configured topology, with its partition count.
@@ -22,13 +31,19 @@ def topic_plan(settings: Settings) -> dict[str, int]:
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
-    """Create whatever topic of :func:`topic_plan` is missing and wait until all are known."""
+    """Create whatever topic of :func:`topic_plan` is missing and wait until all are known.
+
+    New topics get :func:`replication_factor` copies for the brokers that
+    are alive now (existing topics are left as they are).
+    """
     plan = topic_plan(settings)
     admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, count, 1) for name, count in plan.items() if name not in existing]
-        if missing:
+        absent = [name for name in plan if name not in existing]
+        if absent:
+            copies = replication_factor(len(admin.describe_cluster()["brokers"]))
+            missing = [NewTopic(name, plan[name], copies) for name in absent]
             try:
                 admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
             except TopicAlreadyExistsError:

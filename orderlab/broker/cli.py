@@ -1,4 +1,4 @@
-"""``orderlab broker start|stop|status|fetch``: the local broker from a shell."""
+"""``orderlab broker start|stop|status|kill|restart|fetch``: the local broker, or a local cluster, from a shell."""
 
 from __future__ import annotations
 
@@ -12,39 +12,55 @@ from ..settings import Settings, SettingsError, configured_bootstrap
 from .config import DEMO_SASL_PASSWORD, DEMO_SASL_USER, KAFKA_VERSION, SASL_MECHANISMS, BrokerState
 from .errors import BrokerError
 from .jars import ensure_jars
+from .cluster import DEFAULT_CLUSTER_PORT
+from .cluster_cli import (
+    cluster_for,
+    cluster_to_start,
+    kill_node,
+    restart_node,
+    start_cluster,
+    status_cluster,
+    stop_cluster,
+)
 from .local import LocalBroker
+from .procs import LOCAL_HOSTS as _LOCAL_HOSTS, default_port  # noqa: F401 - default_port: re-exported
 
-DEFAULT_PORT = 9092
-_LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-
-
-def default_port(bootstrap_servers: str | None) -> int:
-    """The port of KAFKA_BOOTSTRAP_SERVERS' first address if it is local, else 9092."""
-    first = (bootstrap_servers or "").split(",")[0].strip()
-    first = first.split("://", 1)[-1]  # tolerate "PLAINTEXT://host:port"
-    host, sep, port = first.rpartition(":")
-    if sep and host in _LOCAL_HOSTS and port.isdigit() and 0 < int(port) < 65536:
-        return int(port)
-    return DEFAULT_PORT
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a number of brokers: {text!r}")
+    return int(text)
 
 
 def add_broker_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add ``broker`` with ``start``, ``stop``, ``status`` and ``fetch`` to a CLI's subparsers."""
+    """Add ``broker`` with ``start``, ``stop``, ``status``, ``kill``, ``restart`` and ``fetch`` to a CLI's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--port", type=tcp_port, default=None,
         help="PLAINTEXT port on 127.0.0.1 (default: the one last used with --data-dir, "
-        "else the port of KAFKA_BOOTSTRAP_SERVERS if that is local, else 9092)",
+        f"else the port of KAFKA_BOOTSTRAP_SERVERS if that is local, else 9092); "
+        f"a cluster's first port (default {DEFAULT_CLUSTER_PORT})",
     )  # fmt: skip
-    common.add_argument("--data-dir", type=Path, default=None, help="broker data (default: ~/.cache/orderlab/broker-<port>)")
-    common.add_argument("--timeout", type=float, default=None, help="seconds to wait (start: 60, stop: 20, status: 5)")
+    common.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="broker data (default: ~/.cache/orderlab/broker-<port>, a cluster's cluster-<port>)",
+    )  # fmt: skip
+    common.add_argument(
+        "--timeout", type=float, default=None,
+        help="seconds to wait (start: 60, a cluster 120; stop: 20, a cluster's nodes 15; status: 5; restart: 90)",
+    )  # fmt: skip
+    common.add_argument(
+        "--brokers", type=_count, default=None,
+        help="1: the single broker (start's default); 3: a local cluster of three KRaft nodes on ports from --port "
+        f"(default {DEFAULT_CLUSTER_PORT}) up, data in ~/.cache/orderlab/cluster-<port>. stop and status find a "
+        "running cluster without it",
+    )  # fmt: skip
 
     broker = subparsers.add_parser(
         "broker", help=f"run a local Apache Kafka {KAFKA_VERSION} (Java 17+; Maven once)",
         description=f"A local Apache Kafka {KAFKA_VERSION} broker from Maven Central jars. "
         "Without Java, use `docker compose up -d kafka` instead.",
     )  # fmt: skip
-    actions = broker.add_subparsers(dest="broker_action", metavar="{start,stop,status,fetch}", required=True)
+    actions = broker.add_subparsers(dest="broker_action", metavar="{start,stop,status,kill,restart,fetch}", required=True)
 
     start = actions.add_parser("start", parents=[common], help="start the broker (fetches the jars the first time)")
     start.add_argument(
@@ -52,10 +68,19 @@ def add_broker_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentP
         help=f"also listen with SASL_PLAINTEXT ({', '.join(SASL_MECHANISMS)}) for the demo user {DEMO_SASL_USER!r}",
     )  # fmt: skip
     start.set_defaults(func=_run(_start))
-    actions.add_parser("stop", parents=[common], help="stop the broker of that data dir").set_defaults(func=_run(_stop))
-    actions.add_parser("status", parents=[common], help="exit 0 if the broker answers, else 1").set_defaults(
-        func=_run(_status)
+    actions.add_parser("stop", parents=[common], help="stop the broker of that data dir (a cluster: every node)").set_defaults(
+        func=_run(_stop)
     )
+    actions.add_parser(
+        "status", parents=[common], help="exit 0 if the broker (a cluster: every node) answers, else 1; a cluster's "
+        "status lists each node, the active controller and the partitions each node leads",
+    ).set_defaults(func=_run(_status))  # fmt: skip
+    kill = actions.add_parser("kill", parents=[common], help="SIGKILL one node of the local cluster (a crash)")
+    kill.add_argument("node", type=_count, help="the node's id: 1, 2 or 3 (node N listens on the first port + N - 1)")
+    kill.set_defaults(func=_run(kill_node))
+    restart = actions.add_parser("restart", parents=[common], help="start one node of the local cluster again on its data")
+    restart.add_argument("node", type=_count, help="the node's id: 1, 2 or 3")
+    restart.set_defaults(func=_run(restart_node))
     actions.add_parser("fetch", help="only fetch the Kafka jars into the cache").set_defaults(func=_run(_fetch))
 
 
@@ -87,6 +112,9 @@ def broker_from_args(args: argparse.Namespace) -> LocalBroker:
 
 
 def _start(args: argparse.Namespace) -> int:
+    cluster = cluster_to_start(args)
+    if cluster is not None:
+        return start_cluster(args, cluster)
     if args.port is None and args.data_dir is None:
         elsewhere = _answering_elsewhere(configured_bootstrap())
         if elsewhere is not None:
@@ -131,6 +159,9 @@ def _answering_elsewhere(bootstrap_servers: str | None) -> str | None:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    cluster = cluster_for(args, single_first=True)
+    if cluster is not None:
+        return stop_cluster(args, cluster)
     broker = broker_from_args(args)
     pid = broker.pid
     if broker.stop(timeout=args.timeout or 20.0):
@@ -141,6 +172,9 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    cluster = cluster_for(args, single_first=True)
+    if cluster is not None:
+        return status_cluster(args, cluster)
     broker = broker_from_args(args)
     pid = broker.pid
     if broker.answers(timeout=args.timeout or 5.0):

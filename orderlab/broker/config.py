@@ -43,6 +43,7 @@ SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 HOST = "127.0.0.1"
 STATE_FILE = "orderlab-broker.json"
+CLUSTER_STATE_FILE = "orderlab-cluster.json"
 SERVER_PROPERTIES = "server.properties"
 LOG4J_PROPERTIES = "log4j2.properties"
 BROKER_LOG = "broker.log"  # what Kafka logs (log4j)
@@ -84,6 +85,24 @@ def _escape(value: str) -> str:
 
 def render_properties(items: dict[str, str]) -> str:
     return "".join(f"{key}={_escape(str(value))}\n" for key, value in items.items())
+
+
+# Settings every local node gets, single broker or cluster node.
+TUNING: dict[str, str] = {
+    # The default 3 s delays every first consumer group join.
+    "group.initial.rebalance.delay.ms": "0",
+    # The default takes 128 MB of heap for the log cleaner.
+    "log.cleaner.dedupe.buffer.size": "2097152",
+    # Lets tests and chaos scenarios use short session timeouts.
+    "group.min.session.timeout.ms": "1000",
+    # After a crash (kill) the restarted broker cannot register until the
+    # controller lets the old registration expire (DUPLICATE_BROKER_REGISTRATION):
+    # 9 s by default. In a cluster the same session is how long the controller
+    # takes to notice a dead broker and elect new leaders for its partitions.
+    # Heartbeats over 127.0.0.1 cost nothing.
+    "broker.heartbeat.interval.ms": "500",
+    "broker.session.timeout.ms": "3000",
+}
 
 
 @dataclass(frozen=True)
@@ -130,18 +149,7 @@ class BrokerConfig:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "share.coordinator.state.topic.num.partitions": "1",
-            # The default 3 s delays every first consumer group join.
-            "group.initial.rebalance.delay.ms": "0",
-            # The default takes 128 MB of heap for the log cleaner.
-            "log.cleaner.dedupe.buffer.size": "2097152",
-            # Lets tests and chaos scenarios use short session timeouts.
-            "group.min.session.timeout.ms": "1000",
-            # After a crash (kill) the restarted broker cannot register until the
-            # controller lets the old registration expire (DUPLICATE_BROKER_REGISTRATION):
-            # 9 s by default. Broker and controller share this JVM, so a short
-            # session costs nothing.
-            "broker.heartbeat.interval.ms": "500",
-            "broker.session.timeout.ms": "3000",
+            **TUNING,
         }
         if self.sasl_port is not None:
             prefix = "listener.name.sasl_plaintext."
@@ -161,34 +169,109 @@ class BrokerConfig:
         return header + render_properties(self.server_properties())
 
     def render_log4j2(self) -> str:
-        """log4j2 settings: everything to ``broker.log``, rolled at 20 MB, 3 files kept."""
-        log = self.data_dir / BROKER_LOG
-        return render_properties(
-            {
-                "status": "warn",
-                # Kafka logs its own shutdown from a JVM shutdown hook; log4j's
-                # hook would stop logging half-way through it.
-                "shutdownHook": "disable",
-                "appender.file.type": "RollingFile",
-                "appender.file.name": "file",
-                "appender.file.fileName": str(log),
-                "appender.file.filePattern": f"{log}.%i",
-                "appender.file.layout.type": "PatternLayout",
-                "appender.file.layout.pattern": "[%d] %p %m (%c)%n",
-                "appender.file.policies.type": "Policies",
-                "appender.file.policies.size.type": "SizeBasedTriggeringPolicy",
-                "appender.file.policies.size.size": "20MB",
-                "appender.file.strategy.type": "DefaultRolloverStrategy",
-                "appender.file.strategy.max": "3",
-                "rootLogger.level": "INFO",
-                "rootLogger.appenderRef.file.ref": "file",
-                # The per-request and state-change chatter is not worth keeping.
-                "logger.request.name": "kafka.request.logger",
-                "logger.request.level": "WARN",
-                "logger.statechange.name": "state.change.logger",
-                "logger.statechange.level": "WARN",
-            }
+        return render_log4j2(self.data_dir)
+
+
+# What makes a cluster node's data survive the loss of one node: three copies
+# of everything, and a write with acks=all is accepted while two are in sync.
+CLUSTER_REPLICATION_FACTOR = 3
+CLUSTER_MIN_INSYNC_REPLICAS = 2
+# Internal topics: one partition per node (the default 50 would be 150
+# replica logs to open and to elect leaders for at every start).
+CLUSTER_INTERNAL_PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class ClusterNodeConfig:
+    """One node of a local KRaft cluster on 127.0.0.1: a broker and a controller (a quorum voter) in one JVM.
+
+    ``controller_ports[i]`` is node ``i + 1``'s controller port; every node
+    lists every voter, so the quorum is static (formatted without
+    ``--standalone``) and the ports are only settings.
+    """
+
+    data_dir: Path
+    node_id: int
+    port: int
+    controller_ports: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.node_id <= len(self.controller_ports):
+            raise ValueError(f"node_id {self.node_id} is not one of the {len(self.controller_ports)} voters")
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / KAFKA_DATA
+
+    @property
+    def controller_port(self) -> int:
+        return self.controller_ports[self.node_id - 1]
+
+    def server_properties(self) -> dict[str, str]:
+        replicas = str(min(CLUSTER_REPLICATION_FACTOR, len(self.controller_ports)))
+        min_isr = str(min(CLUSTER_MIN_INSYNC_REPLICAS, len(self.controller_ports)))
+        voters = ",".join(f"{node}@{HOST}:{port}" for node, port in enumerate(self.controller_ports, start=1))
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(self.node_id),
+            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.voters": voters,
+            "log.dirs": str(self.log_dir),
+            "num.partitions": "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replicas,
+            "offsets.topic.num.partitions": str(CLUSTER_INTERNAL_PARTITIONS),
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": str(CLUSTER_INTERNAL_PARTITIONS),
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "share.coordinator.state.topic.num.partitions": str(CLUSTER_INTERNAL_PARTITIONS),
+            **TUNING,
+        }
+
+    def render_server_properties(self) -> str:
+        header = (
+            f"# Written by orderlab for node {self.node_id} of a local Apache Kafka {KAFKA_VERSION} cluster; "
+            "rewritten on every start.\n"
         )
+        return header + render_properties(self.server_properties())
+
+
+def render_log4j2(data_dir: Path) -> str:
+    """log4j2 settings: everything to ``<data_dir>/broker.log``, rolled at 20 MB, 3 files kept."""
+    log = data_dir / BROKER_LOG
+    return render_properties(
+        {
+            "status": "warn",
+            # Kafka logs its own shutdown from a JVM shutdown hook; log4j's
+            # hook would stop logging half-way through it.
+            "shutdownHook": "disable",
+            "appender.file.type": "RollingFile",
+            "appender.file.name": "file",
+            "appender.file.fileName": str(log),
+            "appender.file.filePattern": f"{log}.%i",
+            "appender.file.layout.type": "PatternLayout",
+            "appender.file.layout.pattern": "[%d] %p %m (%c)%n",
+            "appender.file.policies.type": "Policies",
+            "appender.file.policies.size.type": "SizeBasedTriggeringPolicy",
+            "appender.file.policies.size.size": "20MB",
+            "appender.file.strategy.type": "DefaultRolloverStrategy",
+            "appender.file.strategy.max": "3",
+            "rootLogger.level": "INFO",
+            "rootLogger.appenderRef.file.ref": "file",
+            # The per-request and state-change chatter is not worth keeping.
+            "logger.request.name": "kafka.request.logger",
+            "logger.request.level": "WARN",
+            "logger.statechange.name": "state.change.logger",
+            "logger.statechange.level": "WARN",
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -235,6 +318,58 @@ class BrokerState:
         """The saved state, or None when there is none (or it is unreadable)."""
         try:
             return cls.from_json((data_dir / STATE_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What a cluster's first start remembers in ``<cluster dir>/orderlab-cluster.json``.
+
+    Fixed for the cluster's life: the nodes' ports (node N listens on
+    ``first_port + N - 1``), the controller ports every node's voter list
+    names, the cluster id every node's storage is formatted with, and the
+    heap, so a node restarted from another process matches the others. Each
+    node's pid is in its own folder's ``orderlab-broker.json``.
+    """
+
+    first_port: int
+    controller_ports: tuple[int, ...]
+    cluster_id: str
+    heap_mb: int
+    kafka_version: str = KAFKA_VERSION
+
+    @property
+    def brokers(self) -> int:
+        return len(self.controller_ports)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClusterState":
+        raw = json.loads(text)
+        return cls(
+            first_port=int(raw["first_port"]),
+            controller_ports=tuple(int(port) for port in raw["controller_ports"]),
+            cluster_id=str(raw["cluster_id"]),
+            heap_mb=int(raw["heap_mb"]),
+            kafka_version=str(raw.get("kafka_version", KAFKA_VERSION)),
+        )
+
+    def write(self, cluster_dir: Path) -> None:
+        target = cluster_dir / CLUSTER_STATE_FILE
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, target)
+
+    @classmethod
+    def read(cls, cluster_dir: Path) -> "ClusterState | None":
+        """The saved state, or None when there is none (or it is unreadable)."""
+        try:
+            return cls.from_json((cluster_dir / CLUSTER_STATE_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):

@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 
 HOST = "127.0.0.1"
+DEFAULT_PORT = 9092
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def default_port(bootstrap_servers: str | None) -> int:
+    """The port of KAFKA_BOOTSTRAP_SERVERS' first address if it is local, else 9092."""
+    first = (bootstrap_servers or "").split(",")[0].strip()
+    first = first.split("://", 1)[-1]  # tolerate "PLAINTEXT://host:port"
+    host, sep, port = first.rpartition(":")
+    if sep and host in LOCAL_HOSTS and port.isdigit() and 0 < int(port) < 65536:
+        return int(port)
+    return DEFAULT_PORT
 
 # Runs in a throwaway interpreter: it starts the command in a new session and
 # exits at once, so the command is re-parented to init. It then survives the
@@ -129,3 +141,12 @@ def tail(path: Path, lines: int, since: int = 0) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+def free_consecutive_ports(count: int, attempts: int = 100) -> int:
+    """The first of ``count`` consecutive TCP ports on 127.0.0.1 that are all free right now."""
+    for _ in range(attempts):
+        first = free_port()
+        if first + count <= 65536 and all(port_is_free(first + offset) for offset in range(1, count)):
+            return first
+    raise OSError(f"found no {count} consecutive free ports on {HOST} in {attempts} attempts")

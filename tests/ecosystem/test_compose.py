@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 CORE = ("kafka", "mailpit")
+CLUSTER = ("kafka-1", "kafka-2", "kafka-3")
 ROLES = SEED.role_names  # every role of the seed topology has a service here
 HEALTHY_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
@@ -191,6 +192,93 @@ def test_kafka_keeps_its_data_on_a_named_volume(compose, services):
     assert mounts[log_dir] in (compose.get("volumes") or {}), "the Kafka data volume is not declared"
 
 
+# -- the "cluster" profile: three Kafka nodes ---------------------------------------
+def host_port(published: str) -> tuple[int, int]:
+    """``"127.0.0.1:19092:9092"`` as (19092, 9092)."""
+    _, host, container = published.rsplit(":", 2)
+    return int(host), int(container.split("/")[0])
+
+
+@pytest.mark.parametrize("name", CLUSTER)
+def test_cluster_node_is_the_single_brokers_image_in_the_cluster_profile(services, name):
+    assert name in services, f"service {name!r} is missing"
+    node = services[name]
+    assert node.get("profiles") == ["cluster"], f"{name} must start only with --profile cluster"
+    assert node["image"] == services["kafka"]["image"]
+    roles = {r.strip() for r in environment(node)["KAFKA_PROCESS_ROLES"].split(",")}
+    assert roles == {"broker", "controller"}
+
+
+def test_cluster_nodes_form_one_kraft_quorum(services):
+    envs = {name: environment(services[name]) for name in CLUSTER}
+    assert sorted(int(env["KAFKA_NODE_ID"]) for env in envs.values()) == [1, 2, 3]
+    assert len({env["CLUSTER_ID"] for env in envs.values()}) == 1, "every node must be formatted with one cluster id"
+    voter_lists = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs.values()}
+    assert len(voter_lists) == 1, "every node must list the same voters"
+    voters = dict(entry.split("@") for entry in voter_lists.pop().split(","))
+    for name, env in envs.items():
+        # Each voter is a node, at its hostname and its controller listener's port.
+        controller_port = listener_addresses(env["KAFKA_LISTENERS"])["CONTROLLER"].rsplit(":", 1)[1]
+        assert voters[env["KAFKA_NODE_ID"]] == f"{services[name]['hostname']}:{controller_port}"
+    assert len(voters) == 3
+
+
+@pytest.mark.parametrize("name", CLUSTER)
+def test_cluster_node_advertises_its_own_published_port_and_replicates_in_the_network(services, name):
+    node = services[name]
+    env = environment(node)
+    listeners = listener_addresses(env["KAFKA_LISTENERS"])
+    advertised = listener_addresses(env["KAFKA_ADVERTISED_LISTENERS"])
+    [published] = published_ports(node)
+    outside, inside = host_port(published)
+    assert listeners["HOST"].rsplit(":", 1)[1] == str(inside)
+    assert advertised["HOST"] == f"localhost:{outside}", "a program on the host must be sent back to this node's own port"
+    assert advertised["DOCKER"] == f"{node['hostname']}:{listeners['DOCKER'].rsplit(':', 1)[1]}"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "DOCKER"
+    assert "CONTROLLER" in listeners and "CONTROLLER" not in advertised
+
+
+def test_cluster_ports_do_not_clash_with_each_other_or_the_single_broker(services):
+    published = [host_port(port)[0] for name in ("kafka", *CLUSTER) for port in published_ports(services[name])]
+    assert len(published) == len(set(published)) == 4
+    assert sorted(host_port(published_ports(services[name])[0])[0] for name in CLUSTER) == [19092, 19093, 19094]
+
+
+@pytest.mark.parametrize("name", CLUSTER)
+def test_cluster_node_keeps_three_copies_of_everything(services, name):
+    env = environment(services[name])
+    expected = {
+        "KAFKA_DEFAULT_REPLICATION_FACTOR": "3",
+        "KAFKA_MIN_INSYNC_REPLICAS": "2",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "3",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "3",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "2",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "3",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "2",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    }
+    assert {key: env.get(key) for key in expected} == expected
+    assert "-Xmx256m" in env["KAFKA_HEAP_OPTS"].split(), "each node's heap must be bounded"
+
+
+def test_cluster_nodes_keep_data_on_volumes_of_their_own(compose, services):
+    sources = set()
+    for name in ("kafka", *CLUSTER):
+        log_dir = environment(services[name])["KAFKA_LOG_DIRS"]
+        mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services[name].get("volumes", [])}
+        assert log_dir in mounts, f"{name}: KAFKA_LOG_DIRS {log_dir} is not on a volume"
+        sources.add(mounts[log_dir])
+    assert len(sources) == 4, "two nodes share a data volume"
+    assert sources <= set(compose.get("volumes") or {})
+
+
+@pytest.mark.parametrize("name", CLUSTER)
+def test_cluster_node_healthcheck_asks_its_own_broker(services, name):
+    test = " ".join(services[name]["healthcheck"]["test"])
+    inside = host_port(published_ports(services[name])[0])[1]
+    assert "kafka-broker-api-versions.sh" in test and f"--bootstrap-server localhost:{inside}" in test
+
+
 # -- how the roles reach Kafka and Mailpit --------------------------------------
 @pytest.mark.parametrize("name", ROLES + ("jupyter",))
 def test_orderlab_containers_use_the_in_network_addresses(services, name):
@@ -279,7 +367,7 @@ def test_docker_compose_config_accepts_the_file():
     command = compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed, so the file cannot be parsed by Compose itself")
-    profiles = ["--profile", "services", "--profile", "lab", "--profile", "ui"]
+    profiles = ["--profile", "services", "--profile", "lab", "--profile", "ui", "--profile", "cluster"]
     result = subprocess.run(
         [*command, "-f", str(COMPOSE_FILE), *profiles, "config", "-q"],
         cwd=ROOT,

@@ -176,7 +176,7 @@ def test_only_kafka_on_this_data_dirs_properties_counts_as_ours(monkeypatch: pyt
         (f"/usr/bin/java -cp x/* kafka.Kafka /elsewhere{props}",): False,
     }
     for argv, ours in cases.items():
-        monkeypatch.setattr("orderlab.broker.local.command_line", lambda pid, argv=argv: list(argv))
+        monkeypatch.setattr("orderlab.broker.jvm.command_line", lambda pid, argv=argv: list(argv))
         assert broker._is_ours(4242) is ours, argv
 
 
