@@ -33,6 +33,7 @@ class EventError(ValueError):
 
 @dataclass(frozen=True)
 class LineItem:
+    """One line of an order: a catalogue product, how many, at what unit price (cents)."""
     sku: str
     name: str
     quantity: int
@@ -40,11 +41,13 @@ class LineItem:
 
     @property
     def total_cents(self) -> int:
+        """quantity x unit price, in cents."""
         return self.quantity * self.unit_price_cents
 
 
 @dataclass(frozen=True)
 class Order:
+    """An order as the shop placed it; validated when made (every problem at once, as EventError)."""
     order_id: str
     customer_id: str
     customer_email: str
@@ -64,6 +67,7 @@ class Order:
 
     @property
     def item_count(self) -> int:
+        """Units ordered, over all lines (not the number of lines)."""
         return sum(item.quantity for item in self.items)
 
     @classmethod
@@ -102,6 +106,7 @@ class PaymentResult:
 
 @dataclass(frozen=True)
 class ConfirmedOrder:
+    """The outcome of a paid order: the order, its payment reference and when it was confirmed."""
     order: Order
     payment_id: str
     confirmed_at: float
@@ -109,6 +114,7 @@ class ConfirmedOrder:
 
 @dataclass(frozen=True)
 class DeclinedOrder:
+    """The outcome of a declined payment: the order, why it was declined and when."""
     order: Order
     reason: str
     declined_at: float
@@ -275,14 +281,17 @@ else:  # pragma: no cover
 
 
 def encode_order(order: Order) -> bytes:
+    """An order as compact JSON bytes (the value of an order_details record)."""
     return _dumps(_order_dict(order))
 
 
 def encode_confirmed(record: ConfirmedOrder) -> bytes:
+    """A confirmed order as compact JSON bytes (an order_confirmed record)."""
     return _dumps({"order": _order_dict(record.order), "payment_id": record.payment_id, "confirmed_at": record.confirmed_at})
 
 
 def encode_declined(record: DeclinedOrder) -> bytes:
+    """A declined order as compact JSON bytes (an order_declined record)."""
     return _dumps({"order": _order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at})
 
 
@@ -310,6 +319,7 @@ def _decoding(build: Callable[[dict[str, Any]], Any]) -> Callable[[bytes | None]
         return lambda raw: build(_loads(raw))
 
     def decode(raw: bytes | None) -> Any:
+        """Decode with orjson; on any refusal decide again with the standard library (same errors)."""
         try:
             return build(_loads(raw, _fast_loads))
         except EventError:
@@ -430,14 +440,17 @@ _decode_declined = _decoding(_declined_from_dict)
 
 
 def decode_order(raw: bytes | None) -> Order:
+    """An order_details record value as an Order; EventError says what is wrong with it."""
     return _decode_order(raw)
 
 
 def decode_confirmed(raw: bytes | None) -> ConfirmedOrder:
+    """An order_confirmed record value as a ConfirmedOrder; EventError says what is wrong."""
     return _decode_confirmed(raw)
 
 
 def decode_declined(raw: bytes | None) -> DeclinedOrder:
+    """An order_declined record value as a DeclinedOrder; EventError says what is wrong."""
     return _decode_declined(raw)
 
 

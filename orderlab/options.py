@@ -57,6 +57,7 @@ def positive(
     bound = ">= 0" if allow_zero else "> 0"
 
     def parse(text: str) -> Any:
+        """Parse one value, or raise argparse's one-line error."""
         try:
             value = kind(text)
         except ValueError:
@@ -75,6 +76,7 @@ def at_least(name: str, minimum: int) -> Callable[[str], int]:
     """An argparse ``type`` for a whole number >= ``minimum`` (a count of orders)."""
 
     def parse(text: str) -> int:
+        """Parse one value, or raise argparse's one-line error."""
         try:
             value = int(text)
         except ValueError:

@@ -34,6 +34,13 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything a run needs to know, checked when made (:class:`SettingsError`, one line).
+
+    Each field is also ``ORDERLAB_<FIELD>`` in the environment (the bootstrap
+    servers are ``KAFKA_BOOTSTRAP_SERVERS``); :meth:`from_env` reads them.
+    The comments below say what each field is for.
+    """
+
     bootstrap_servers: str = DEFAULT_BOOTSTRAP
     # Appended to every topic and group name, so that a rerun (or a crashed
     # earlier run) of a notebook cannot leak records into this one.
@@ -92,25 +99,31 @@ class Settings:
     # -- names -------------------------------------------------------------
     @property
     def order_details_topic(self) -> str:
+        """This run's order_details topic (the suffix appended)."""
         return "order_details" + self.topic_suffix
 
     @property
     def order_confirmed_topic(self) -> str:
+        """This run's order_confirmed topic."""
         return "order_confirmed" + self.topic_suffix
 
     @property
     def order_declined_topic(self) -> str:
+        """This run's order_declined topic."""
         return "order_declined" + self.topic_suffix
 
     @property
     def data_topics(self) -> tuple[str, str, str]:
+        """The three data topics of the seed, with this run's suffix."""
         return (self.order_details_topic, self.order_confirmed_topic, self.order_declined_topic)
 
     @staticmethod
     def dlq_topic(topic: str) -> str:
+        """The dead-letter topic of ``topic``."""
         return topic + ".dlq"
 
     def group_id(self, role: str) -> str:
+        """The consumer group of ``role`` in this run (``orderlab-<role><suffix>``)."""
         return f"orderlab-{role}{self.topic_suffix}"
 
     @property
@@ -130,6 +143,7 @@ class Settings:
         return f"ORDERLAB_CACHE_DIR={cache_dir()} (the ledger's folder while ORDERLAB_DB_URL is unset)"
 
     def with_(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` (settings are frozen)."""
         return replace(self, **changes)
 
     # -- construction ------------------------------------------------------
