@@ -30,6 +30,7 @@ from .settings import Settings
 from .topics import ensure_topics
 from .topology import load_topology
 from .ui.logs import capture_logs
+from .ui.mode import in_test_mode
 
 # "-lesson05-1a2b3c4d": what new_run_suffix(lesson) makes for a lesson
 LESSON_SUFFIX = re.compile(r"-(lesson\d\d[a-z0-9_]*)-([0-9a-f]{8})$")
@@ -213,6 +214,21 @@ def drained(snapshot: Any) -> bool:
 def drain(lab: Lab, timeout_s: float = 60.0) -> Any:
     """Wait (bounded) until :func:`drained`; returns the last snapshot."""
     return lab.wait_until(drained, timeout_s)
+
+
+def play_phases(lab: Lab, phases: Iterable[tuple[float, float]]) -> int:
+    """Traffic with a shape: for each ``(orders per second, seconds)``, that many orders at that rate, one phase
+    after the other; returns how many orders were placed.
+
+    Under test mode (``ORDERLAB_TEST_MODE``) each phase lasts half as long, at the same rate.
+    """
+    scale = 0.5 if in_test_mode() else 1.0
+    placed = 0
+    for rate, seconds in phases:
+        count = max(1, round(rate * seconds * scale))
+        lab.generate(count, rate=rate)
+        placed += count
+    return placed
 
 
 def wait_for_lag(lab: Lab, role: str, below: int, timeout_s: float = 30.0, *, poll_s: float = 0.5) -> tuple[bool, list[int]]:
