@@ -29,11 +29,15 @@ CLOCKS = {"created_at": "by event time (created_at)", "seen_at": "by processing 
 
 
 def readable(frame: pd.DataFrame, columns: Iterable[str] = TIME_COLUMNS) -> pd.DataFrame:
-    """A copy of ``frame`` with its unix-time columns (those of ``columns`` it has) as pandas timestamps, UTC."""
+    """A copy of ``frame`` with its unix-time columns (those of ``columns`` it has) as pandas timestamps, UTC.
+
+    Cut to the millisecond (floored, so a time never crosses into the next
+    window); the frames keep the full float.
+    """
     copy = frame.copy()
     for column in columns:
         if column in copy.columns:
-            copy[column] = pd.to_datetime(copy[column], unit="s", utc=True)
+            copy[column] = pd.to_datetime(copy[column], unit="s", utc=True).dt.floor("ms")
     return copy
 
 

@@ -16,9 +16,11 @@ def orders(rows):
 
 
 def test_readable_turns_unix_seconds_into_utc_timestamps_and_leaves_the_rest():
-    frame = readable(orders([("a", T0 + 1.5, T0 + 1.75)]))
+    frame = readable(orders([("a", T0 + 1.5, T0 + 1.75), ("b", T0 + 9.9999, T0 + 10.0)]))
     assert frame.loc[0, "created_at"] == pd.Timestamp("2023-11-14 22:13:21.5", tz="UTC")
     assert frame.loc[0, "seen_at"] - frame.loc[0, "created_at"] == pd.Timedelta(milliseconds=250)
+    # cut to the millisecond, downwards: a time just before a window's end stays in that window
+    assert frame.loc[1, "created_at"].floor("10s") == window_start(T0 + 9.9999) == window_start(T0)
     assert frame.loc[0, "total_cents"] == 100
 
 
