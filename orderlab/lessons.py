@@ -182,7 +182,7 @@ def payment_examples(count: int = 8, *, decline_probability: float = 0.3, seed: 
         order = factory.make(now=1_700_000_000.0 + number)
         result = decide_payment(order, rules, rng, now=order.created_at)
         rows.append({
-            "order": order.order_id[:8], "customer": order.customer_email, "items": order.item_count,
+            "order": order.order_id[:8], "customer": order.customer_email, "units": order.item_count,
             "total": order.total_cents / 100.0, "approved": result.approved, "reason": result.reason,
         })
     return pd.DataFrame(rows)
