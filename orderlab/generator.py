@@ -2,17 +2,20 @@
 
 :class:`TokenBucket` decides how many orders are due (pure, with an
 injectable clock, so pacing is tested without waiting); :class:`OrderFactory`
-makes realistic orders from a pool of Faker customers and the catalogue.
+makes realistic orders from a pool of Faker customers and the catalogue,
+where some products sell far more often than others (:func:`popularity_weights`).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from .catalogue import CATALOGUE, Product
 from .events import LineItem, Order
@@ -97,20 +100,66 @@ def make_customers(count: int, seed: int | None = None) -> list[Customer]:
     return customers
 
 
+# Best sellers first. With weights 1/rank (Zipf's law, which shop sales
+# roughly follow) the mouse sells about twice as often as the monitor and
+# twelve times as often as the chair: the best-sellers chart is a slope, not
+# a wall, and the best seller by units (the mouse) is not the best seller by
+# revenue (the monitor).
+POPULARITY: tuple[str, ...] = (
+    "MS-002", "MN-003", "CB-007", "KB-001", "HD-004", "WC-005", "LS-008", "SD-009", "MP-010", "DK-006", "LT-011", "CH-012",
+)
+ZIPF_EXPONENT = 1.0
+LINE_COUNTS = (1, 1, 2, 2, 3, 4)  # different products per order: one to four
+QUANTITIES = (1, 1, 1, 2, 3)  # units of each product: one to three
+
+
+def popularity_weights(catalogue: Sequence[Product], order: Sequence[str] = POPULARITY,
+                       exponent: float = ZIPF_EXPONENT) -> list[float]:
+    """A weight per product of ``catalogue``: ``1 / rank ** exponent``, ranked by ``order``.
+
+    Products ``order`` does not name rank after those it does, in catalogue
+    order, so a catalogue of one's own still gets uneven weights.
+    """
+    named = {sku: rank for rank, sku in enumerate(order)}
+    ranked = sorted(range(len(catalogue)), key=lambda i: (named.get(catalogue[i].sku, len(named)), i))
+    weights = [0.0] * len(catalogue)
+    for rank, index in enumerate(ranked, start=1):
+        weights[index] = 1.0 / rank**exponent
+    return weights
+
+
 class OrderFactory:
-    """Makes orders: a random customer, one to four catalogue items."""
+    """Makes orders: a random customer; one to four different products, the popular ones more often; one to three units of each.
+
+    An order therefore holds 1 to 12 units (``Order.item_count``) in 1 to 4
+    line items. Seeded, the same orders come out in the same sequence.
+    """
 
     def __init__(self, *, seed: int | None = None, customers: int = 500, catalogue: tuple[Product, ...] = CATALOGUE) -> None:
+        if len(catalogue) < max(LINE_COUNTS):
+            raise ValueError(f"a catalogue needs at least {max(LINE_COUNTS)} products, got {len(catalogue)}")
         self._rng = random.Random(seed)
         self._catalogue = catalogue
+        self._cumulative = list(itertools.accumulate(popularity_weights(catalogue)))
         self.customers = make_customers(customers, seed)
         self._lock = threading.Lock()
+
+    def _pick_products(self, count: int) -> list[Product]:
+        """``count`` different products, each drawn by weight (a repeat is drawn again: rare, and cheaper than re-weighting)."""
+        cumulative, last = self._cumulative, len(self._cumulative) - 1
+        total, draw = cumulative[-1], self._rng.random
+        picked: list[int] = []
+        while len(picked) < count:
+            index = min(bisect.bisect_right(cumulative, draw() * total), last)
+            if index not in picked:
+                picked.append(index)
+        return [self._catalogue[index] for index in picked]
 
     def make(self, now: float | None = None) -> Order:
         with self._lock:  # random.Random is not safe to share between threads
             customer = self._rng.choice(self.customers)
-            products = self._rng.sample(self._catalogue, self._rng.choice((1, 1, 2, 2, 3, 4)))
-            quantities = [self._rng.choice((1, 1, 1, 2, 3)) for _ in products]
+            products = self._pick_products(self._rng.choice(LINE_COUNTS))
+            quantities = [self._rng.choice(QUANTITIES) for _ in products]
             order_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         items = [LineItem(p.sku, p.name, q, p.price_cents) for p, q in zip(products, quantities)]
         return Order.create(order_id, customer.customer_id, customer.email, items, "EUR", now)

@@ -200,7 +200,7 @@ class Lab(LabWatching):
         return len(self.workers) if self.running else self._initial_workers
 
     def revenue_cents(self) -> int:
-        """Total value of the orders the analytics role has seen so far (placed, not only paid)."""
+        """Revenue so far: the value of the orders the analytics role has seen confirmed (each once; declined ones earn nothing)."""
         return self.analytics.revenue_cents if self.analytics is not None else 0
 
     def generate(self, count: int, *, rate: float, timeout: float = 60.0) -> LabSnapshot:

@@ -30,6 +30,7 @@ from .settings import Settings
 from .topics import ensure_topics
 from .topology import load_topology
 from .ui.logs import capture_logs
+from .ui.mode import in_test_mode
 
 # "-lesson05-1a2b3c4d": what new_run_suffix(lesson) makes for a lesson
 LESSON_SUFFIX = re.compile(r"-(lesson\d\d[a-z0-9_]*)-([0-9a-f]{8})$")
@@ -181,7 +182,7 @@ def payment_examples(count: int = 8, *, decline_probability: float = 0.3, seed: 
         order = factory.make(now=1_700_000_000.0 + number)
         result = decide_payment(order, rules, rng, now=order.created_at)
         rows.append({
-            "order": order.order_id[:8], "customer": order.customer_email, "items": order.item_count,
+            "order": order.order_id[:8], "customer": order.customer_email, "units": order.item_count,
             "total": order.total_cents / 100.0, "approved": result.approved, "reason": result.reason,
         })
     return pd.DataFrame(rows)
@@ -213,6 +214,21 @@ def drained(snapshot: Any) -> bool:
 def drain(lab: Lab, timeout_s: float = 60.0) -> Any:
     """Wait (bounded) until :func:`drained`; returns the last snapshot."""
     return lab.wait_until(drained, timeout_s)
+
+
+def play_phases(lab: Lab, phases: Iterable[tuple[float, float]]) -> int:
+    """Traffic with a shape: for each ``(orders per second, seconds)``, that many orders at that rate, one phase
+    after the other; returns how many orders were placed.
+
+    Under test mode (``ORDERLAB_TEST_MODE``) each phase lasts half as long, at the same rate.
+    """
+    scale = 0.5 if in_test_mode() else 1.0
+    placed = 0
+    for rate, seconds in phases:
+        count = max(1, round(rate * seconds * scale))
+        lab.generate(count, rate=rate)
+        placed += count
+    return placed
 
 
 def wait_for_lag(lab: Lab, role: str, below: int, timeout_s: float = 30.0, *, poll_s: float = 0.5) -> tuple[bool, list[int]]:

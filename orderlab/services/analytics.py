@@ -38,11 +38,13 @@ class AnalyticsBackend(ConsumerService[Any]):
         self._orders: deque[tuple[str, float, float, int, int]] = deque(maxlen=keep)
         self._items: deque[tuple[str, str, str, int, int]] = deque(maxlen=keep * 2)
         self._outcomes: deque[tuple[str, bool, float, float]] = deque(maxlen=keep)
-        # recent order ids, to count a redelivered order once; bounded like the
-        # rows (a long-running process must not grow without limit)
+        # recent order ids, to count a redelivered order (and a confirmation
+        # read twice) once; bounded like the rows (a long-running process must
+        # not grow without limit)
         self._seen_ids: dict[str, None] = {}
+        self._confirmed_ids: dict[str, None] = {}
         self._seen_limit = keep
-        self.revenue_cents = 0
+        self.revenue_cents = 0  # confirmed orders only: a declined order earned nothing
 
     def consumer_overrides(self) -> dict[str, Any]:
         """Fewer, fuller fetches: the broker answers once it has 64 kB or after 100 ms.
@@ -62,24 +64,31 @@ class AnalyticsBackend(ConsumerService[Any]):
             for received in batch:
                 event = received.event
                 if isinstance(event, Order):
-                    if event.order_id in self._seen_ids:
+                    if not self._first_time(self._seen_ids, event.order_id):
                         self.counters.add("duplicates_seen")
                         continue
-                    self._seen_ids[event.order_id] = None
-                    if len(self._seen_ids) > self._seen_limit:
-                        del self._seen_ids[next(iter(self._seen_ids))]  # the oldest
                     self._orders.append((event.order_id, event.created_at, seen_at, event.total_cents, event.item_count))
                     for item in event.items:
                         self._items.append((event.order_id, item.sku, item.name, item.quantity, item.total_cents))
-                    self.revenue_cents += event.total_cents
                     self.counters.add("orders_seen")
                 elif isinstance(event, ConfirmedOrder):
+                    if self._first_time(self._confirmed_ids, event.order.order_id):
+                        self.revenue_cents += event.order.total_cents
                     self._outcomes.append((event.order.order_id, True, event.order.created_at, event.confirmed_at))
                     self.counters.add("outcomes_seen")
                 elif isinstance(event, DeclinedOrder):
                     self._outcomes.append((event.order.order_id, False, event.order.created_at, event.declined_at))
                     self.counters.add("outcomes_seen")
         return []
+
+    def _first_time(self, ids: dict[str, None], order_id: str) -> bool:
+        """Remember ``order_id`` in ``ids`` (the oldest forgotten beyond the limit); False if it was there."""
+        if order_id in ids:
+            return False
+        ids[order_id] = None
+        if len(ids) > self._seen_limit:
+            del ids[next(iter(ids))]  # the oldest
+        return True
 
     # -- what the charts read ------------------------------------------------------
     def frames(self) -> tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame"]:

@@ -199,19 +199,22 @@ def analytics_figure(
     *,
     size: tuple[float, float] = (10.0, 6.0),
 ) -> Figure:
-    """The analytics lesson's four charts: orders/s, revenue/s (rolling means
-    over the raw per-second bars), the basket-size histogram and the best sellers."""
+    """The analytics lesson's four charts: orders/s, revenue/s (confirmed
+    orders; rolling means over the raw per-second bars), the basket-size
+    histogram and the best sellers. The series are indexed by seconds ago
+    (:func:`orderlab.aggregates.per_second`), drawn with now on the right."""
     figure = Figure(figsize=size, layout="constrained")  # drawn once: the nicer layout is affordable
     (rate_ax, revenue_ax), (basket_ax, top_ax) = figure.subplots(2, 2)
 
     for axes, series, title, colour in (
         (rate_ax, orders_per_s, "orders per second", COLOURS["orders in"]),
-        (revenue_ax, revenue_per_s, "revenue per second (EUR)", COLOURS["revenue"]),
+        (revenue_ax, revenue_per_s, "revenue per second (EUR, confirmed orders)", COLOURS["revenue"]),
     ):
         axes.bar(series.index, series.values, width=0.9, color=colour, alpha=0.35, label="per second")
         axes.plot(series.index, series.rolling(5, min_periods=1).mean().values, color=colour, linewidth=2, label="5 s rolling mean")
         axes.set_title(title, fontsize=10)
         axes.set_xlabel("seconds ago")
+        axes.invert_xaxis()  # the oldest second on the left, now on the right
         axes.grid(True, alpha=0.3)
         axes.legend(loc="upper left", fontsize=8)
 
@@ -220,8 +223,8 @@ def analytics_figure(
     else:
         top_size = int(basket_sizes.max())
         basket_ax.hist(basket_sizes, bins=range(1, top_size + 2), align="left", rwidth=0.8, color="#8c564b")
-    basket_ax.set_title("items per order", fontsize=10)
-    basket_ax.set_xlabel("items")
+    basket_ax.set_title("units per order", fontsize=10)
+    basket_ax.set_xlabel("units (all line items' quantities)")
     basket_ax.set_ylabel("orders")
 
     if top.empty:

@@ -28,7 +28,8 @@ def test_generate_places_exactly_the_count_and_restores_the_rate(settings):
         assert lab.snapshot(with_lag=False).placed == 120 and lab.rate == 0
         final = drain(lab, timeout_s=60)
         assert final.settled == 120
-        assert lab.revenue_cents() == sum(read_records(settings, settings.order_details_topic).total.mul(100).round().astype(int))
+        # revenue: the confirmed orders only
+        assert lab.revenue_cents() == sum(read_records(settings, settings.order_confirmed_topic).total.mul(100).round().astype(int))
         with pytest.raises(ValueError):
             lab.generate(10, rate=0)
 

@@ -8,7 +8,10 @@ import time
 import pytest
 
 from orderlab.clients import make_producer
-from orderlab.events import decode_confirmed, decode_declined, encode_order
+from orderlab import aggregates
+from orderlab.events import (
+    ConfirmedOrder, DeclinedOrder, decode_confirmed, decode_declined, encode_confirmed, encode_declined, encode_order,
+)
 from orderlab.generator import OrderFactory
 from orderlab.ledger import Ledger
 from orderlab.mail import MailCatcher
@@ -140,6 +143,25 @@ def test_analytics_counts_orders_and_outcomes(settings):
     assert items["quantity"].sum() == sum(o.item_count for o in orders)
 
 
+def test_analytics_revenue_counts_each_confirmed_order_once_and_no_declined_one(settings):
+    confirmed, declined = write_orders(settings, 3, seed=17), write_orders(settings, 2, seed=18)
+    producer = make_producer(settings)
+    for order in [*confirmed, confirmed[0]]:  # the first confirmation is redelivered
+        value = encode_confirmed(ConfirmedOrder(order, "pay_1", time.time()))
+        producer.send(settings.order_confirmed_topic, key=order.order_id.encode(), value=value)
+    for order in declined:
+        value = encode_declined(DeclinedOrder(order, "card_expired", time.time()))
+        producer.send(settings.order_declined_topic, key=order.order_id.encode(), value=value)
+    producer.flush()
+    producer.close()
+    with AnalyticsBackend(settings, SEED.role("analytics")) as analytics:
+        assert wait_for(lambda: analytics.counters["outcomes_seen"] == 6 and analytics.orders_seen == 5)
+        orders, _, outcomes = analytics.frames()
+    assert analytics.revenue_cents == sum(order.total_cents for order in confirmed)
+    assert aggregates.summary(orders, orders.iloc[0:0], outcomes, time.time())["revenue"] * 100 == pytest.approx(
+        analytics.revenue_cents)
+
+
 def test_a_stopped_service_cannot_be_restarted(settings):
     ensure_topics(settings)
     service = AnalyticsBackend(settings, SEED.role("analytics"))
@@ -156,4 +178,5 @@ def test_analytics_forgets_old_ids_beyond_its_window(settings):
         assert wait_for(lambda: analytics.orders_seen == 12)
         assert len(analytics._seen_ids) == 5
         frame, _, _ = analytics.frames()
-    assert len(frame) == 5 and analytics.revenue_cents > frame["total_cents"].sum()
+    assert len(frame) == 5 and analytics.orders_seen == 12
+    assert analytics.revenue_cents == 0  # revenue counts confirmed orders, and none was confirmed here

@@ -15,10 +15,26 @@ def test_orders_per_second_fills_quiet_seconds_and_skips_the_current_one():
         ("a", 0, 97.2, 100, 1), ("b", 0, 97.9, 200, 2), ("c", 0, 99.5, 300, 1), ("d", 0, 100.2, 50, 1),
     ])
     series = aggregates.orders_per_second(frame, now=100.5, window_s=4)
-    assert list(series.index) == [-4, -3, -2, -1]
+    assert list(series.index) == [4, 3, 2, 1] and series.index.name == "seconds_ago"  # oldest first, all positive
     assert list(series.values) == [0.0, 2.0, 0.0, 1.0]
-    revenue = aggregates.revenue_per_second(frame, now=100.5, window_s=4)
+    every_one_paid = outcomes_frame([(order_id, True) for order_id in "abcd"])
+    revenue = aggregates.revenue_per_second(frame, every_one_paid, now=100.5, window_s=4)
     assert list(revenue.values) == [0.0, 3.0, 0.0, 3.0]
+
+
+def outcomes_frame(rows):
+    return pd.DataFrame([(order_id, approved, 0.0, 0.0) for order_id, approved in rows], columns=aggregates.OUTCOME_COLUMNS)
+
+
+def test_revenue_counts_confirmed_orders_once_and_declined_ones_never():
+    frame = orders_frame([("a", 0, 97.2, 100, 1), ("b", 0, 97.9, 200, 2), ("c", 0, 99.5, 300, 1), ("d", 0, 99.6, 50, 1)])
+    # b declined, d not settled yet, a confirmed twice (an outcome redelivered)
+    outcomes = outcomes_frame([("a", True), ("b", False), ("c", True), ("a", True)])
+    assert list(aggregates.confirmed_orders(frame, outcomes).order_id) == ["a", "c"]
+    assert list(aggregates.revenue_per_second(frame, outcomes, now=100.5, window_s=4).values) == [0.0, 1.0, 0.0, 3.0]
+    summary = aggregates.summary(frame, pd.DataFrame(columns=aggregates.ITEM_COLUMNS), outcomes, now=100.5, window_s=10)
+    assert summary["revenue"] == 4.0 and summary["orders"] == 4.0 and summary["revenue_per_s"] == 0.4
+    assert aggregates.summary(frame, pd.DataFrame(columns=aggregates.ITEM_COLUMNS), outcomes.iloc[0:0], 100.5)["revenue"] == 0.0
 
 
 def test_top_items_and_basket():
@@ -27,6 +43,8 @@ def test_top_items_and_basket():
     ], columns=aggregates.ITEM_COLUMNS)
     top = aggregates.top_items(items, 1)
     assert list(top.index) == ["MS"] and top.iloc[0]["units"] == 3
+    only_paid = aggregates.top_items(items, 5, outcomes=outcomes_frame([("a", True), ("b", False), ("c", True)]))
+    assert list(only_paid.index) == ["KB"] and only_paid.iloc[0]["units"] == 2 and only_paid.iloc[0]["revenue"] == 2.0
     basket = aggregates.basket_size(orders_frame([("a", 0, 0, 1, 1), ("b", 0, 0, 1, 3)]))
     assert basket["mean"] == 2.0 and basket["max"] == 3.0
 

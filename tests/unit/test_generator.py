@@ -1,7 +1,10 @@
+from collections import Counter
+
 import pytest
 
+from orderlab.catalogue import CATALOGUE, Product
 from orderlab.events import RESERVED_EMAIL_DOMAINS
-from orderlab.generator import OrderFactory, TokenBucket
+from orderlab.generator import POPULARITY, OrderFactory, TokenBucket, popularity_weights
 
 
 class FakeClock:
@@ -62,3 +65,39 @@ def test_factory_makes_valid_orders_at_reserved_domains():
     assert len({order.order_id for order in orders}) == 200
     assert all(order.customer_email.rsplit("@", 1)[1] in RESERVED_EMAIL_DOMAINS for order in orders)
     assert all(order.total_cents == sum(i.quantity * i.unit_price_cents for i in order.items) for order in orders)
+
+
+def test_a_seed_makes_the_same_orders_again():
+    first, second = OrderFactory(seed=7, customers=20), OrderFactory(seed=7, customers=20)
+    assert [first.make(now=1.0) for _ in range(50)] == [second.make(now=1.0) for _ in range(50)]
+
+
+def test_an_order_has_one_to_four_different_products_and_one_to_three_units_of_each():
+    factory = OrderFactory(seed=5, customers=5)
+    orders = [factory.make() for _ in range(2000)]
+    assert {len(order.items) for order in orders} == {1, 2, 3, 4}
+    assert all(len({item.sku for item in order.items}) == len(order.items) for order in orders)
+    assert {item.quantity for order in orders for item in order.items} == {1, 2, 3}
+    assert max(order.item_count for order in orders) <= 12
+
+
+def test_popular_products_sell_most_and_every_product_sells():
+    factory = OrderFactory(seed=3, customers=5)
+    units: Counter[str] = Counter()
+    revenue: Counter[str] = Counter()
+    for _ in range(3000):
+        for item in factory.make().items:
+            units[item.sku] += item.quantity
+            revenue[item.sku] += item.total_cents
+    assert set(units) == {product.sku for product in CATALOGUE}
+    assert units.most_common(1)[0][0] == POPULARITY[0] and units[POPULARITY[0]] > 4 * units[POPULARITY[-1]]
+    assert revenue.most_common(1)[0][0] != units.most_common(1)[0][0]  # the best seller by units is not by revenue
+
+
+def test_popularity_weights_rank_by_the_order_and_rank_unnamed_products_last():
+    weights = dict(zip((p.sku for p in CATALOGUE), popularity_weights(CATALOGUE)))
+    assert [weights[sku] for sku in POPULARITY] == [1 / rank for rank in range(1, len(POPULARITY) + 1)]
+    own = (Product("ZZ-1", "Widget", 100), Product("MN-003", "Monitor", 200), Product("ZZ-2", "Gadget", 300))
+    assert popularity_weights(own, exponent=2.0) == [1 / 4, 1.0, 1 / 9]  # the named one first, then catalogue order
+    with pytest.raises(ValueError, match="at least 4 products"):
+        OrderFactory(customers=1, catalogue=own)
