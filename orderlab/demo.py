@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .lab import Lab, new_run_suffix
+from .lab import Lab
+from .settings import new_run_suffix
 from .progress import ProgressBar
 from .settings import Settings
 

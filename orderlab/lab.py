@@ -27,7 +27,7 @@ from .ledger import Ledger
 from .mail import MailCatcher
 from .pool import WorkerPool
 from .services import PaymentControls, stop_all
-from .settings import Settings, new_run_suffix  # noqa: F401 - new_run_suffix: re-exported for lessons and runs
+from .settings import Settings
 from .snapshot import LabSnapshot
 from .topology import Topology, load_topology
 from .watching import LabWatching

@@ -24,7 +24,8 @@ import pandas as pd
 from .cleanup import clean, lesson_ledger_dir, remove_run
 from .clients import BrokerUnavailable, check_broker, make_consumer
 from .generator import OrderFactory
-from .lab import Lab, new_run_suffix
+from .lab import Lab
+from .settings import new_run_suffix
 from .payments import PaymentRules, decide_payment
 from .settings import Settings
 from .topics import ensure_topics

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from kafka.errors import KafkaError
 
 from ..clients import check_broker
-from ..lab import new_run_suffix
+from ..settings import new_run_suffix
 from ..limits import MAX_RATE
 from ..progress import ProgressBar
 from ..settings import Settings

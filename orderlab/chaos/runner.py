@@ -21,7 +21,8 @@ from kafka.errors import KafkaError
 
 from ..broker import LocalBroker, free_port
 from ..clients import BrokerUnavailable
-from ..lab import Lab, new_run_suffix
+from ..lab import Lab
+from ..settings import new_run_suffix
 from ..ledger import Ledger
 from ..reconcile import read_keys_by_position
 from ..settings import Settings, SettingsError

@@ -21,7 +21,8 @@ import pytest
 from orderlab import clients
 from orderlab.broker import DEMO_SASL_PASSWORD, DEMO_SASL_USER, LocalBroker, free_port
 from orderlab.clients import AuthenticationFailed, BrokerUnavailable, make_admin, make_consumer, make_producer, security_config
-from orderlab.lab import Lab, new_run_suffix
+from orderlab.lab import Lab
+from orderlab.settings import new_run_suffix
 from orderlab.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
