@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .lab import Lab
-from .settings import new_run_suffix
 from .progress import ProgressBar
-from .settings import Settings
+from .settings import Settings, new_run_suffix
 
 
 @dataclass(frozen=True)

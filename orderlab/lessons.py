@@ -25,9 +25,8 @@ from .cleanup import clean, lesson_ledger_dir, remove_run
 from .clients import BrokerUnavailable, check_broker, make_consumer
 from .generator import OrderFactory
 from .lab import Lab
-from .settings import new_run_suffix
 from .payments import PaymentRules, decide_payment
-from .settings import Settings
+from .settings import Settings, new_run_suffix
 from .topics import ensure_topics
 from .topology import load_topology
 from .ui.logs import capture_logs

@@ -15,10 +15,9 @@ from typing import Any, Iterator
 from kafka.errors import KafkaError
 
 from ..clients import check_broker
-from ..settings import new_run_suffix
 from ..limits import MAX_RATE
 from ..progress import ProgressBar
-from ..settings import Settings
+from ..settings import Settings, new_run_suffix
 from ..topics import delete_topics
 from .ceiling import run_ceiling
 from .dashboard import measure_dashboard

@@ -22,10 +22,9 @@ from kafka.errors import KafkaError
 from ..broker import LocalBroker, free_port
 from ..clients import BrokerUnavailable
 from ..lab import Lab
-from ..settings import new_run_suffix
 from ..ledger import Ledger
 from ..reconcile import read_keys_by_position
-from ..settings import Settings, SettingsError
+from ..settings import Settings, SettingsError, new_run_suffix
 from .report import SCENARIOS, Figures, Observed, ScenarioResult, count, failures
 from .scenarios import DEFAULT_WORKERS, FAULTS, WORKERS, Run
 

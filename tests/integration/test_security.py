@@ -22,8 +22,7 @@ from orderlab import clients
 from orderlab.broker import DEMO_SASL_PASSWORD, DEMO_SASL_USER, LocalBroker, free_port
 from orderlab.clients import AuthenticationFailed, BrokerUnavailable, make_admin, make_consumer, make_producer, security_config
 from orderlab.lab import Lab
-from orderlab.settings import new_run_suffix
-from orderlab.settings import Settings
+from orderlab.settings import Settings, new_run_suffix
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
