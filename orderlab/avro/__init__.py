@@ -19,7 +19,7 @@ from .codec import AvroError, decode, encode, field_layout, hex_dump, parse, res
 from .compat import Compatibility, can_read, check_compatibility
 from .orders import (
     ORDER_V1, ORDER_V2, ORDER_V3, ORDER_V3_ALIASED, SchemaChange, changes_table, field_default, order_from_record,
-    order_record, schema_changes,
+    order_record, schema_changes, why_not,
 )
 from .registry import IncompatibleSchema, RegisteredSchema, SchemaRegistry, SchemaRegistryError, UnknownSchemaId
 from .wire import (
@@ -33,5 +33,5 @@ __all__ = [
     "SchemaRegistry", "SchemaRegistryError", "UndecodableRecord", "UnknownSchemaId", "avro_topic", "can_read",
     "changes_table", "check_compatibility", "create_avro_topics", "decode", "decode_record", "encode", "field_default",
     "field_layout", "hex_dump", "order_from_record", "order_record", "parse", "readings_table", "resolution_error",
-    "schema_changes", "schema_id_header", "send_order", "subject_for",
+    "schema_changes", "schema_id_header", "send_order", "subject_for", "why_not",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..events import Order, order_from_dict
-from .compat import check_compatibility
+from .compat import can_read, check_compatibility
 
 ORDER_V1: dict[str, Any] = {
     "type": "record",
@@ -124,17 +124,26 @@ def schema_changes(base: Mapping[str, Any] = ORDER_V1) -> dict[str, SchemaChange
 
 def changes_table(changes: Mapping[str, SchemaChange], base: Mapping[str, Any] = ORDER_V1, *,
                   verdicts: bool = False) -> pd.DataFrame:
-    """The changes, one row each; with ``verdicts``, whether each is backward and forward compatible with ``base``, and why not."""
+    """The changes, one row each; with ``verdicts``, whether each is backward and forward compatible with ``base``."""
     rows = []
     for change in changes.values():
         row: dict[str, Any] = {"change": change.name, "what it does": change.description}
         if verdicts:
-            backward = check_compatibility(change.schema, base, "BACKWARD")
-            forward = check_compatibility(change.schema, base, "FORWARD")
-            row.update(backward=bool(backward), forward=bool(forward),
-                       **{"why not": "; ".join(v.problems[0].partition(": ")[2] for v in (backward, forward) if not v)})
+            row["backward"] = bool(check_compatibility(change.schema, base, "BACKWARD"))
+            row["forward"] = bool(check_compatibility(change.schema, base, "FORWARD"))
         rows.append(row)
     return pd.DataFrame(rows).set_index("change")
+
+
+def why_not(changes: Mapping[str, SchemaChange], base: Mapping[str, Any] = ORDER_V1) -> list[str]:
+    """One line per change and direction that fails: ``name, backward: the first problem``."""
+    lines = []
+    for change in changes.values():
+        for mode in ("BACKWARD", "FORWARD"):
+            verdict = can_read(base, change.schema) if mode == "BACKWARD" else can_read(change.schema, base)
+            if not verdict:
+                lines.append(f"{change.name}, {mode.lower()}: {verdict.reason}")
+    return lines
 
 
 def field_default(schema: Mapping[str, Any], name: str) -> Any:

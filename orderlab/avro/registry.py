@@ -141,8 +141,20 @@ class SchemaRegistry:
         return versions[-1]
 
     def table(self) -> pd.DataFrame:
-        """One row per id: subject, version and the record's top-level fields."""
+        """One row per id: subject, version, how many top-level fields, and which changed since the version before."""
         with self._lock:
-            rows = [{"id": s.id, "subject": s.subject, "version": s.version, "fields": ", ".join(s.field_names)}
-                    for s in self._by_id.values()]
-        return pd.DataFrame(rows, columns=["id", "subject", "version", "fields"]).set_index("id")
+            found = list(self._by_id.values())
+        rows = []
+        for registered in found:
+            before = [s for s in found if s.subject == registered.subject and s.version == registered.version - 1]
+            rows.append({"id": registered.id, "subject": registered.subject, "version": registered.version,
+                         "fields": len(registered.field_names),
+                         "since the version before": field_changes(before[0], registered) if before else "(first)"})
+        return pd.DataFrame(rows, columns=["id", "subject", "version", "fields", "since the version before"]).set_index("id")
+
+
+def field_changes(old: RegisteredSchema, new: RegisteredSchema) -> str:
+    """The top-level fields ``new`` adds and removes, as ``+channel -customer_email``."""
+    added = [f"+{name}" for name in new.field_names if name not in old.field_names]
+    removed = [f"-{name}" for name in old.field_names if name not in new.field_names]
+    return " ".join([*added, *removed]) or "(same fields)"

@@ -15,7 +15,7 @@ from orderlab.avro import (
     ORDER_V1, ORDER_V2, ORDER_V3, ORDER_V3_ALIASED, SCHEMA_ID_HEADER, AvroError, IncompatibleSchema, SchemaRegistry,
     SchemaRegistryError, UndecodableRecord, UnknownSchemaId, can_read, changes_table, check_compatibility, decode,
     decode_record, encode, field_default, field_layout, hex_dump, order_from_record, order_record, resolution_error,
-    schema_changes, schema_id_header, send_order,
+    schema_changes, schema_id_header, send_order, why_not,
 )
 from orderlab.avro.orders import renamed_field, retyped_field, with_field, without_field
 from orderlab.avro.wire import readings_table, ReadResult, schema_id_of
@@ -206,13 +206,15 @@ def test_the_walk_and_fastavro_agree_on_the_order_versions(writer: dict, reader:
     assert bool(can_read(writer, reader)) is (resolution_error(_sample(), writer, reader) is None)
 
 
-def test_the_table_of_changes_hides_or_shows_the_verdicts() -> None:
+def test_the_table_of_changes_hides_or_shows_the_verdicts_and_every_no_has_its_reason() -> None:
     changes = schema_changes()
     assert list(changes_table(changes).columns) == ["what it does"]
     judged = changes_table(changes, verdicts=True)
     assert set(judged.index[judged.backward]) == {"add_coupon", "drop_email", "widen_quantity"}
     assert set(judged.index[judged.forward]) == {"add_coupon", "add_channel_no_default", "narrow_total"}
-    assert judged.loc["add_coupon", "why not"] == "" and judged.loc["narrow_total", "why not"].startswith("Order.total_cents")
+    lines = why_not(changes)
+    assert len(lines) == (~judged.backward).sum() + (~judged.forward).sum() == 6
+    assert "narrow_total, backward: Order.total_cents: the writer's long cannot be read as int" in lines[-1]
 
 
 # -- the order's versions -------------------------------------------------------------------------------------------------
@@ -252,7 +254,12 @@ def test_ids_are_global_versions_per_subject_and_a_known_schema_keeps_its_id() -
     assert registry.register("orders-value", reordered) == v2
     assert registry.register("orders-value", ORDER_V1) == v1
     assert registry.get(3) == v2 and registry.latest("orders-value") == v2
-    assert registry.table().loc[3, "fields"].endswith("created_at, channel")
+    table = registry.table()
+    assert list(table["since the version before"]) == ["(first)", "(first)", "+channel"] and table.loc[3, "fields"] == 8
+    loose = SchemaRegistry("NONE")
+    loose.register("s", ORDER_V2)
+    loose.register("s", ORDER_V3)
+    assert loose.table().loc[2, "since the version before"] == "+email -customer_email"
     assert v2.label == "orders-value v2 (id 3)"
 
 
