@@ -87,7 +87,8 @@ def decode(data: bytes, writer: Schema, reader: Schema | None = None) -> Any:
     except SchemaResolutionError as exc:
         raise AvroError(f"the reader's schema cannot read the writer's: {_short(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - fastavro raises many kinds on foreign bytes; each becomes one line
-        raise AvroError(f"the bytes do not decode with the writer's schema ({type(exc).__name__}: {_short(exc)})") from None
+        kind = type(exc).__name__
+        raise AvroError(f"the bytes do not decode with the writer's schema ({kind}: {_short(exc)})") from None
     left = len(data) - buffer.tell()
     if left:
         raise AvroError(f"{left} bytes left over after the datum: they were not written with the writer's schema")

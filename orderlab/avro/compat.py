@@ -152,11 +152,13 @@ class _Walk:
                 if self.matches(writer, branch):
                     self.compare(writer, branch, path)
                     return
-            self.problems.append(f"{path}: the writer's {_describe(writer)} is no branch of the reader's {_describe(reader)}")
+            self.problems.append(
+                f"{path}: the writer's {_describe(writer)} is no branch of the reader's {_describe(reader)}")
             return
         if w in PRIMITIVES and r in PRIMITIVES:
             if w != r and r not in PROMOTIONS.get(w, ()):
-                widening = " (Avro widens int to long, float or double, never back)" if w in _NUMBERS and r in _NUMBERS else ""
+                numbers = w in _NUMBERS and r in _NUMBERS
+                widening = " (Avro widens int to long, float or double, never back)" if numbers else ""
                 self.problems.append(f"{path}: the writer's {w} cannot be read as {r}{widening}")
             return
         if w != r:
@@ -164,7 +166,8 @@ class _Walk:
             return
         if w in _NAMED and not _names_match(writer, reader):
             self.problems.append(
-                f"{path}: the writer's {w} {_short_name(writer['name'])} is not the reader's {_short_name(reader['name'])} "
+                f"{path}: the writer's {w} {_short_name(writer['name'])} is not the reader's "
+                f"{_short_name(reader['name'])} "
                 "(the reader needs the same name, or the writer's name among its aliases)"
             )
             return
@@ -179,7 +182,8 @@ class _Walk:
                 )
         elif w == "fixed":
             if writer["size"] != reader["size"]:
-                self.problems.append(f"{path}: the writer's fixed is {writer['size']} bytes, the reader's {reader['size']}")
+                self.problems.append(
+                    f"{path}: the writer's fixed is {writer['size']} bytes, the reader's {reader['size']}")
         elif w == "array":
             self.compare(writer["items"], reader["items"], f"{path}[]")
         elif w == "map":

@@ -157,7 +157,7 @@ def field_default(schema: Mapping[str, Any], name: str) -> Any:
 
 
 def order_record(order: Order, **extra: Any) -> dict[str, Any]:
-    """An :class:`~orderlab.events.Order` as the datum an order schema writes; ``extra`` adds fields (``channel="app"``)."""
+    """An :class:`~orderlab.events.Order` as the datum an order schema writes; ``extra`` adds fields."""
     return {
         "order_id": order.order_id,
         "customer_id": order.customer_id,

@@ -150,7 +150,8 @@ class SchemaRegistry:
             rows.append({"id": registered.id, "subject": registered.subject, "version": registered.version,
                          "fields": len(registered.field_names),
                          "since the version before": field_changes(before[0], registered) if before else "(first)"})
-        return pd.DataFrame(rows, columns=["id", "subject", "version", "fields", "since the version before"]).set_index("id")
+        columns = ["id", "subject", "version", "fields", "since the version before"]
+        return pd.DataFrame(rows, columns=columns).set_index("id")
 
 
 def field_changes(old: RegisteredSchema, new: RegisteredSchema) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -67,7 +67,8 @@ def create_avro_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]
         deadline = time.monotonic() + timeout_s
         while set(names) - set(admin.list_topics()):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {sorted(set(names) - set(admin.list_topics()))}")
+                missing = sorted(set(names) - set(admin.list_topics()))
+                raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {missing}")
             time.sleep(0.1)
     finally:
         admin.close()
@@ -80,7 +81,9 @@ def schema_id_header(schema_id: int) -> tuple[str, bytes]:
 
 
 def send_order(producer: KafkaProducer, topic: str, order: Order, schema: RegisteredSchema, **extra: Any) -> Any:
-    """Send ``order`` as Avro with a registered schema, its id in the header; ``extra`` fills new fields. Returns the future.
+    """Send ``order`` as Avro with a registered schema, its id in the header; returns the send future.
+
+    ``extra`` fills the fields the schema has beyond the order's (``channel="app"``).
 
     Only a :class:`RegisteredSchema` is accepted, so what the registry refused can never be written.
     """
@@ -113,7 +116,10 @@ class DecodedOrder:
 
 
 def decode_record(record: Any, registry: SchemaRegistry, reader: Schema) -> DecodedOrder:
-    """Read one Kafka record through ``reader``: the writer's schema by the header's id; raises :class:`UndecodableRecord`."""
+    """Read one Kafka record through ``reader``, the writer's schema found by the header's id.
+
+    Raises :class:`UndecodableRecord`, whose message is the dead-letter reason.
+    """
     schema_id = schema_id_of(record.headers)
     try:
         writer = registry.get(schema_id)
@@ -157,28 +163,32 @@ class AvroOrderReader:
         self._reader_parsed = parse(self.reader)
         self.role = role
         self._producer: KafkaProducer | None = None
-        self._consumer = make_consumer(settings, None)
+        consumer = make_consumer(settings, None)
         deadline = time.monotonic() + settings.connect_timeout_s
-        while not self._consumer.partitions_for_topic(topic):
+        while not consumer.partitions_for_topic(topic):
             if time.monotonic() > deadline:
-                self._consumer.close(autocommit=False)
+                consumer.close(autocommit=False)
                 raise RuntimeError(f"topic {topic} does not exist: create it first (create_avro_topics)")
             time.sleep(0.1)
-        self._partitions = [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic))]
-        self._consumer.assign(self._partitions)
-        self._consumer.seek_to_beginning(*self._partitions)
+        self._partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(self._partitions)
+        consumer.seek_to_beginning(*self._partitions)
+        self._consumer: KafkaConsumer | None = consumer
 
     def read(self, timeout_s: float = 30.0) -> ReadResult:
         """Every record from where the last call stopped up to the topic's end as of now."""
-        end = self._consumer.end_offsets(self._partitions)
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError(f"the AvroOrderReader {self.role!r} is closed: make a new one")
+        end = consumer.end_offsets(self._partitions)
         orders: list[DecodedOrder] = []
         dead: list[tuple[int, str]] = []
         futures = []
         deadline = time.monotonic() + timeout_s
-        while any(self._consumer.position(tp) < end[tp] for tp in self._partitions):
+        while any(consumer.position(tp) < end[tp] for tp in self._partitions):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {self.topic} to its end within {timeout_s:.0f} s")
-            for tp, batch in self._consumer.poll(timeout_ms=200).items():
+            for tp, batch in consumer.poll(timeout_ms=200).items():
                 for record in batch:
                     if record.offset >= end[tp]:
                         continue

@@ -26,7 +26,10 @@ def _sample_datum() -> dict[str, Any]:
 
 
 def readable_changes(changes: Mapping[str, SchemaChange], base: Mapping[str, Any], mode: str) -> set[str]:
-    """The changes whose sample round trip works: BACKWARD writes with ``base`` and reads with the change, FORWARD the other way."""
+    """The changes whose sample round trip works.
+
+    BACKWARD writes with ``base`` and reads with the change; FORWARD the other way round.
+    """
     if mode == "BACKWARD":
         return {name for name, c in changes.items() if resolution_error(_sample_datum(), base, c.schema) is None}
     return {name for name, c in changes.items() if resolution_error(_sample_datum(), c.schema, base) is None}
@@ -48,7 +51,8 @@ def _judge(answer: Any, changes: Mapping[str, SchemaChange], base: Mapping[str, 
         raise NotYet(f"{wrong[0]!r} is not {mode.lower()} compatible: {picture}")
     missing = expected - chosen
     if missing:
-        raise NotYet(f"{len(missing)} more change{'s are' if len(missing) > 1 else ' is'} {mode.lower()} compatible: {rules}")
+        are = "changes are" if len(missing) > 1 else "change is"
+        raise NotYet(f"{len(missing)} more {are} {mode.lower()} compatible: {rules}")
     return f"{mode.lower()} compatible with v1: {', '.join(sorted(expected))}"
 
 
@@ -67,7 +71,8 @@ def channel_default(answer: Any, *, reader: Mapping[str, Any], field: str) -> st
     if not isinstance(answer, str):
         raise NotYet(f"give the value as a string (in quotes), not a {type(answer).__name__}")
     if answer != expected:
-        raise NotYet(f"{answer!r} is not it: a v1 record has no {field} at all; where does the v2 reader get a value from?")
+        raise NotYet(
+            f"{answer!r} is not it: a v1 record has no {field} at all; where does the v2 reader get a value from?")
     return f"a v1 record read by the v2 reader has {field} = {expected!r}: the reader's default"
 
 
@@ -82,7 +87,8 @@ def backward(answer: Any, *, changes: Mapping[str, SchemaChange], base: Mapping[
     return _judge(
         answer, changes, base, "BACKWARD",
         picture="a reader on it meets a v1 record; can it fill each of its fields, with a type it may widen to?",
-        rules="a reader ignores fields it does not know, fills its new fields from their defaults, and may widen a type",
+        rules="a reader ignores fields it does not know, fills its new fields from their defaults, "
+              "and may widen a type",
     )
 
 

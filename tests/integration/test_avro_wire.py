@@ -71,6 +71,8 @@ def test_readers_pick_the_writer_schema_by_the_header_and_dead_letter_what_they_
             producer.close(timeout=10)
         later = new.read()
         assert [(d.offset, d.fields["channel"]) for d in later.orders] == [(5, "phone")] and later.dead_lettered == ()
+    with pytest.raises(RuntimeError, match="closed"):
+        new.read()
     assert remove_run(settings) == 2
 
 
