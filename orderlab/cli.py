@@ -32,7 +32,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _check_ledger(settings)
     report = run_demo(
         args.orders, args.rate, settings=settings, workers=args.workers,
-        decline_probability=args.decline_probability, timeout_s=args.timeout, show_progress=not args.json,
+        decline_probability=args.decline_probability, timeout_s=args.timeout, show_progress=not args.json, keep=args.keep,
     )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -155,6 +155,23 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove what finished runs left on the broker (topics, groups, lesson ledgers); a running one is left alone."""
+    from .cleanup import clean
+
+    settings = settings_from(args)
+    found = clean(settings, dry_run=args.dry_run)
+    for run, removed in found:
+        if run.active:
+            what = f"left alone: still running ({', '.join(run.active)})"
+        else:
+            what = "removed" if removed else "would be removed"
+        print(f"{run.suffix.lstrip('-'):<28} {len(run.topics):>3} topics {len(run.groups):>3} groups  {what}")
+    finished = sum(1 for run, _removed in found if not run.active)
+    print(f"{'would remove' if args.dry_run else 'removed'} {finished} of {len(found)} runs at {settings.bootstrap_servers}")
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -185,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=positive(float, "--timeout"), default=None, help="seconds to wait for every order (default: orders/rate + 60)")
     demo.add_argument("--exactly-once", action="store_true", help="transactional processing, read_committed consumers")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--keep", action="store_true", help="keep the run's topics and groups (default: removed at the end)")
     demo.set_defaults(func=cmd_demo)
 
     run = commands.add_parser("run", help="run one role as a process until SIGTERM or Ctrl-C")
@@ -214,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_connection_options(topics)
     topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
     topics.set_defaults(func=cmd_topics)
+
+    cleaner = commands.add_parser("clean", help="remove the topics and groups finished runs left on the broker")
+    add_connection_options(cleaner)
+    cleaner.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    cleaner.set_defaults(func=cmd_clean)
 
     lab = commands.add_parser("lab", help="JupyterLab on the lessons (or --dashboard: the control room in Voila)")
     add_connection_options(lab)

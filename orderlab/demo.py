@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .cleanup import remove_run
 from .lab import Lab
 from .progress import ProgressBar
 from .settings import Settings, new_run_suffix
@@ -35,9 +36,15 @@ def run_demo(
     decline_probability: float = 0.1,
     timeout_s: float | None = None,
     show_progress: bool = False,
+    keep: bool = False,
 ) -> DemoReport:
-    """Start a Lab on fresh topics, place ``orders`` at ``rate``/s, wait until all are accounted for, reconcile."""
+    """Start a Lab on fresh topics, place ``orders`` at ``rate``/s, wait until all are accounted for, reconcile.
+
+    The run's topics and groups are removed at the end unless ``keep`` (or
+    unless ``settings`` named a topic suffix of its own: those are not the demo's).
+    """
     base = settings or Settings.from_env()
+    own_topics = not base.topic_suffix
     settings = base.with_(topic_suffix=base.topic_suffix or new_run_suffix("demo"))
     # bounded: the time the orders need at this rate, plus room to drain
     bound = timeout_s if timeout_s is not None else orders / max(rate, 1e-9) + 60.0
@@ -55,11 +62,13 @@ def run_demo(
     elapsed = time.monotonic() - started
     timed_out = not (last.settled >= orders and last.analytics_orders_seen >= orders)
     reconciliation = lab.reconcile().as_dict()
+    removed = remove_run(settings) if own_topics and not keep else 0
     return DemoReport(
         reconciliation=reconciliation,
         elapsed_s=elapsed,
         settle_timeout_hit=timed_out,
-        settings={"rate": rate, "workers": workers, "topic_suffix": settings.topic_suffix, "exactly_once": settings.exactly_once},
+        settings={"rate": rate, "workers": workers, "topic_suffix": settings.topic_suffix, "exactly_once": settings.exactly_once,
+                  "topics_removed": removed},
     )
 
 
@@ -75,6 +84,8 @@ def format_report(report: DemoReport) -> str:
         f"lost                  {r['lost']:>8}",
         f"duplicated            {r['duplicated']:>8}",
         f"elapsed               {report.elapsed_s:>7.1f}s",
+        (f"removed this run's {report.settings['topics_removed']} topics (--keep keeps them)" if report.settings["topics_removed"]
+         else f"kept the topics of {report.settings['topic_suffix']}"),
         "OK: every order accounted for, none twice" if report.ok else "FAILED: orders were lost or duplicated",
     ]
     return "\n".join(lines)
