@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 
 from ..clients import make_producer
 from ..dlq import send_to_dlq
-from ..events import EventError, Order, encode_order, order_from_dict
+from ..events import MAX_ORDER_BYTES, EventError, Order, check_size, encode_order, order_from_dict
 from ..generator import OrderFactory, TokenBucket
 from ..settings import Settings
 from ..topology import RoleSpec
@@ -156,6 +156,7 @@ class OrdersBackend(Service):
         """
         try:
             order = order_from_dict(payload)
+            check_size(encode_order(order), "an order", MAX_ORDER_BYTES)  # readers would refuse it
         except EventError as exc:
             send_to_dlq(
                 self.producer, self.settings, topic=self._topic, reason=str(exc),
