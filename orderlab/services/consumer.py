@@ -30,6 +30,7 @@ from .base import Service
 from .commits import OffsetCommitter
 from .faults import CrashInjection, SimulatedCrash
 from .intake import Intake
+from .outage import report_connections
 from .records import Event, Received, first_offsets, next_offsets
 from .unreadable import UnreadableRecord, find_unreadable, may_be_a_record
 
@@ -63,7 +64,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         self._consumer: KafkaConsumer | None = None
         self._committer: OffsetCommitter | None = None
         self.consumer_config = dict(consumer_config or {})
-        self.backoff = BackOff(self.name, self.counters)
+        self.backoff = BackOff(self.name, self.counters, self.outage)
         self.intake = Intake(settings, self.ports, self.role, self.counters)
         self._unreadable: list[UnreadableRecord] = []  # found, not yet dead-lettered: retried before the next poll
         # Partitions held after the last poll: 0 while this member is still
@@ -118,6 +119,10 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         self._consumer = make_consumer(self.settings, self.group_id, *self.ports.topics, **overrides)
         self._committer = OffsetCommitter(self._consumer, self.counters, self.name)
 
+    def check_broker(self) -> None:
+        """No connection to any broker is a symptom of an outage (see :mod:`orderlab.services.outage`)."""
+        report_connections(self.outage, self._consumer)
+
     def make_own_producer(self) -> KafkaProducer:
         """The producer a role makes when none is shared: one that does not linger (see REPLY_LINGER_MS)."""
         return make_reply_producer(self.settings)
@@ -169,6 +174,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
                 return self._step_over_unreadable(exc)
             self._back_off("poll", exc)
             return None
+        self.backoff.polled()
         self.partitions = len(consumer.assignment())
         return [record for records in polled.values() for record in records]
 
