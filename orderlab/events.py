@@ -25,6 +25,20 @@ CURRENCIES = ("EUR", "USD", "GBP")
 RESERVED_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 MAX_ITEMS = 50
 MAX_QUANTITY = 100
+# The most bytes a record's value may have to be read at all. The largest
+# order a shop could send (MAX_ITEMS line items with 200-character names) is
+# about 14 kB and a generated one under 1 kB; 64 kB leaves room for that and
+# is a sixteenth of the producer's max_request_size (1 MiB), so the outcome a
+# role writes for an accepted order always fits in a request. A record beyond
+# it is dead-lettered instead of wedging the role that would write it on.
+MAX_ORDER_BYTES = 64 * 1024
+# An outcome is its order plus a few fields; written by the standard library
+# (ensure_ascii, for integers beyond 64 bits) its order can take three times
+# the bytes, so every outcome of an accepted order is accepted downstream.
+MAX_OUTCOME_BYTES = 4 * MAX_ORDER_BYTES
+# Keys are order ids (a UUID is 36 bytes); one far longer is not an id, and
+# copied onto every output it would make them too large to send.
+MAX_KEY_BYTES = 1024
 
 
 class EventError(ValueError):
@@ -295,6 +309,31 @@ def encode_declined(record: DeclinedOrder) -> bytes:
     return _dumps({"order": _order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at})
 
 
+def check_key(key: bytes | None) -> None:
+    """Refuse a key that is not an id: longer than :data:`MAX_KEY_BYTES`, or not UTF-8 text.
+
+    Every orderlab record is keyed by its order id (text); a role copies the
+    key onto what it writes, and the reconciliation reads keys as text.
+    """
+    if key is None:
+        return
+    if len(key) > MAX_KEY_BYTES:
+        raise EventError(f"key is {len(key):,} bytes; a key is an order id of at most {MAX_KEY_BYTES:,}")
+    try:
+        key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EventError(f"key is not UTF-8 text ({key[:20]!r}); a key is an order id") from None
+
+
+def check_size(raw: bytes | None, what: str, limit: int) -> None:
+    """Refuse a record value of more than ``limit`` bytes before parsing it (see :data:`MAX_ORDER_BYTES`)."""
+    if raw is not None and len(raw) > limit:
+        raise EventError(
+            f"{what} record is {len(raw):,} bytes, more than the {limit:,} one may have "
+            f"(an order of {MAX_ITEMS} line items takes about 14 kB)"
+        )
+
+
 def _loads(raw: bytes | None, parse: Callable[[bytes], Any] = _std_loads) -> dict[str, Any]:
     if raw is None:
         raise EventError("record has no value")
@@ -307,8 +346,9 @@ def _loads(raw: bytes | None, parse: Callable[[bytes], Any] = _std_loads) -> dic
     return payload
 
 
-def _decoding(build: Callable[[dict[str, Any]], Any]) -> Callable[[bytes | None], Any]:
-    """A decoder that parses with orjson and, for any record it would refuse, decides with the standard library.
+def _decoding(build: Callable[[dict[str, Any]], Any], what: str, limit: int) -> Callable[[bytes | None], Any]:
+    """A decoder that refuses a value over ``limit`` bytes, parses with orjson and, for any record it
+    would refuse, decides with the standard library.
 
     orjson and ``json`` disagree only on odd input (NaN literals, lone
     surrogates, integers beyond 64 bits, which orjson reads as floats); a
@@ -316,10 +356,15 @@ def _decoding(build: Callable[[dict[str, Any]], Any]) -> Callable[[bytes | None]
     what is accepted, and every error message, stay exactly as they were.
     """
     if _fast_loads is _std_loads:  # pragma: no cover - no orjson
-        return lambda raw: build(_loads(raw))
+        def decode_std(raw: bytes | None) -> Any:
+            check_size(raw, what, limit)
+            return build(_loads(raw))
+
+        return decode_std
 
     def decode(raw: bytes | None) -> Any:
         """Decode with orjson; on any refusal decide again with the standard library (same errors)."""
+        check_size(raw, what, limit)
         try:
             return build(_loads(raw, _fast_loads))
         except EventError:
@@ -434,9 +479,9 @@ def _outcome_fields(payload: dict[str, Any], what: str, text: str, at: str) -> t
     return order, detail, when
 
 
-_decode_order = _decoding(order_from_dict)
-_decode_confirmed = _decoding(_confirmed_from_dict)
-_decode_declined = _decoding(_declined_from_dict)
+_decode_order = _decoding(order_from_dict, "an order", MAX_ORDER_BYTES)
+_decode_confirmed = _decoding(_confirmed_from_dict, "a confirmed order", MAX_OUTCOME_BYTES)
+_decode_declined = _decoding(_declined_from_dict, "a declined order", MAX_OUTCOME_BYTES)
 
 
 def decode_order(raw: bytes | None) -> Order:

@@ -178,12 +178,14 @@ def _watch(role: str, services: list[Service], stop_requested: threading.Event, 
 
 def counter_line(services: list[Service]) -> str:
     """``name: counter=value, ...`` per worker (zeros left out), and the
-    total when there are several workers."""
-    parts = [f"{service.name}: {_format(service.counters.snapshot())}" for service in services]
+    total when there are several workers. Gauges (the order source's
+    ``unacknowledged``) follow the counters."""
+    figures = [{**service.counters.snapshot(), **service.gauges()} for service in services]
+    parts = [f"{service.name}: {_format(shown)}" for service, shown in zip(services, figures)]
     if len(services) > 1:
         total: dict[str, int] = {}
-        for service in services:
-            for name, value in service.counters.snapshot().items():
+        for shown in figures:
+            for name, value in shown.items():
                 total[name] = total.get(name, 0) + value
         parts.append(f"total: {_format(total)}")
     return " | ".join(parts)

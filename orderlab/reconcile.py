@@ -123,7 +123,9 @@ def read_keys_by_position(settings: Settings, topic: str, timeout_s: float = 30.
 
 
 def read_topic_keys(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[str]:
-    return [key.decode() for key, _value, _headers in read_topic_records(settings, topic, timeout_s) if key is not None]
+    """The keys (order ids) of ``topic``'s keyed records; a key that is not UTF-8 reads with U+FFFD in it."""
+    return [key.decode(errors="replace") for key, _value, _headers in read_topic_records(settings, topic, timeout_s)
+            if key is not None]
 
 
 def count_records(settings: Settings, topic: str) -> int:

@@ -38,11 +38,18 @@ class LabSnapshot:
     lag: dict[str, int] = field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # each running worker's status, by worker name
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # each role's counters over all its workers
+    # the running workers that have lost the broker, by worker name: since when (unix time)
+    broker_lost: dict[str, float] = field(default_factory=dict)
 
     @property
     def settled(self) -> int:
         """Orders with a payment outcome (confirmed or declined)."""
         return self.confirmed + self.declined
+
+    @property
+    def broker_unreachable_since(self) -> float | None:
+        """When the first worker that has lost the broker missed it (unix time); None while every worker reaches it."""
+        return min(self.broker_lost.values()) if self.broker_lost else None
 
 
 def role_totals(workers_by_role: Mapping[str, Iterable[Service]]) -> dict[str, dict[str, int]]:
@@ -81,4 +88,5 @@ def take_snapshot(*, rate: float, workers: int, running: Iterable[Service], ever
         lag=lag,
         roles={service.name: service.status() for service in running},
         totals=totals,
+        broker_lost={service.name: since for service in running if (since := service.outage.since) is not None},
     )

@@ -9,11 +9,14 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from orderlab.settings import Settings
+
+if TYPE_CHECKING:
+    from orderlab.broker import LocalBroker
 
 
 def _answers(bootstrap: str) -> bool:
@@ -37,6 +40,24 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker.start()
     try:
         yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator["LocalBroker"]:
+    """A broker of this test module's own, on a free port: its tests may stop, start and corrupt it.
+
+    The session broker (``kafka_bootstrap``) may be shared with other runs,
+    so it is never stopped. This one is stopped, and its data dir removed
+    with pytest's temporary files, when the module ends.
+    """
+    from orderlab.broker import LocalBroker, free_port
+
+    broker = LocalBroker(tmp_path_factory.mktemp("private-kafka"), port=free_port())
+    broker.start(timeout=180)
+    try:
+        yield broker
     finally:
         broker.stop()
 

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 from ..settings import Settings
 from ..topology import Ports, RoleSpec
+from .outage import BrokerWatch, Outage
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Service(abc.ABC):
         self.worker = worker
         self.instance = instance
         self.counters = Counters(*declared_counters(type(self)))
+        self.outage = Outage(self.name)  # whether this worker has lost the broker (see check_broker)
         self.error: BaseException | None = None
         self._state = ServiceState.NEW
         self._state_lock = threading.Lock()
@@ -197,8 +199,11 @@ class Service(abc.ABC):
         self.stop()
 
     def _main(self) -> None:
+        watch: BrokerWatch | None = None
         try:
             self.setup()
+            if type(self).check_broker is not Service.check_broker:
+                watch = BrokerWatch(self.name, self.check_broker).start()
             with self._state_lock:
                 if self._state is ServiceState.STARTING:
                     self._state = ServiceState.RUNNING
@@ -209,6 +214,8 @@ class Service(abc.ABC):
             self.error = exc
             log.error("%s failed: %s", self.name, exc, exc_info=not isinstance(exc, ConnectionError))
         finally:
+            if watch is not None:
+                watch.stop()
             try:
                 self.close()
             except Exception as exc:  # noqa: BLE001
@@ -228,10 +235,18 @@ class Service(abc.ABC):
     def close(self) -> None:
         """Release clients. Runs in the service's own thread, even after a failure."""
 
+    def check_broker(self) -> None:
+        """Report symptoms of a lost broker to :attr:`outage`; called twice a second from a thread of its own
+        while the service runs (so also while its own thread waits for the broker)."""
+
+    def gauges(self) -> dict[str, int]:
+        """Figures that go up and down (not counters), shown with them: the orders waiting for acks."""
+        return {}
+
     def status(self) -> dict[str, Any]:
-        """Name, state, error and every counter: one row of a snapshot."""
+        """Name, state, error, every counter and gauge: one row of a snapshot."""
         return {"name": self.name, "state": self._state.value, "error": None if self.error is None else str(self.error),
-                **self.counters.snapshot()}
+                **self.counters.snapshot(), **self.gauges()}
 
 
 def stop_all(services: Iterable[Service], timeout_s: float) -> list[Service]:

@@ -3,7 +3,9 @@ acknowledged, then commit. That order is what makes delivery at-least-once:
 a crash before the commit means the batch is read again, never lost.
 
 A record that cannot be decoded goes to the dead-letter topic (and its
-offset is committed with the rest): the role keeps going.
+offset is committed with the rest): the role keeps going. So does a record
+the client cannot even read (:mod:`orderlab.services.unreadable`): the worker
+finds it, dead-letters it and moves its position past it.
 
 A batch whose output the broker did not acknowledge (the broker restarting,
 a send timing out) is not committed either: the worker seeks back to the
@@ -17,24 +19,25 @@ import abc
 import logging
 from typing import Any, Generic, Mapping
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from ..clients import BrokerUnavailable, make_consumer, make_reply_producer
-from ..dlq import send_to_dlq
-from ..events import EventError
 from ..settings import Settings
 from ..topology import RoleSpec
 from .backoff import BackOff
 from .base import Service
 from .commits import OffsetCommitter
-from .faults import CrashRequest, SimulatedCrash, abandon
+from .faults import CrashInjection, SimulatedCrash
+from .intake import Intake
+from .outage import report_connections
 from .records import Event, Received, first_offsets, next_offsets
+from .unreadable import UnreadableRecord, find_unreadable, may_be_a_record
 
 log = logging.getLogger(__name__)
 
 
-class ConsumerService(Service, Generic[Event]):
+class ConsumerService(CrashInjection, Service, Generic[Event]):
     """A role that consumes the topics its declaration reads, in its group.
 
     Each topic's records are decoded with the record type declared for it
@@ -49,7 +52,8 @@ class ConsumerService(Service, Generic[Event]):
 
     poll_timeout_ms = 100
     counter_names = (
-        "consumed", "dead_lettered", "commits", "commit_failures", "retries", "rewinds", "crashes", "crash_batch_records",
+        "consumed", "dead_lettered", "unreadable", "commits", "commit_failures", "retries", "rewinds", "crashes",
+        "crash_batch_records",
     )  # fmt: skip
 
     def __init__(self, settings: Settings, spec: RoleSpec, *, producer: KafkaProducer | None = None,
@@ -60,8 +64,9 @@ class ConsumerService(Service, Generic[Event]):
         self._consumer: KafkaConsumer | None = None
         self._committer: OffsetCommitter | None = None
         self.consumer_config = dict(consumer_config or {})
-        self._crash: CrashRequest | None = None
-        self.backoff = BackOff(self.name, self.counters)
+        self.backoff = BackOff(self.name, self.counters, self.outage)
+        self.intake = Intake(settings, self.ports, self.role, self.counters)
+        self._unreadable: list[UnreadableRecord] = []  # found, not yet dead-lettered: retried before the next poll
         # Partitions held after the last poll: 0 while this member is still
         # joining its group, or has none because the group has more members.
         self.partitions = 0
@@ -107,9 +112,16 @@ class ConsumerService(Service, Generic[Event]):
         """Make the consumer (subscribed to the role's topics) and, unless one is shared, a producer."""
         if self._producer is None:
             self._producer = self.make_own_producer()
+        self._make_consumer()
+
+    def _make_consumer(self) -> None:
         overrides = {**self.consumer_overrides(), **self.consumer_config}
         self._consumer = make_consumer(self.settings, self.group_id, *self.ports.topics, **overrides)
         self._committer = OffsetCommitter(self._consumer, self.counters, self.name)
+
+    def check_broker(self) -> None:
+        """No connection to any broker is a symptom of an outage (see :mod:`orderlab.services.outage`)."""
+        report_connections(self.outage, self._consumer)
 
     def make_own_producer(self) -> KafkaProducer:
         """The producer a role makes when none is shared: one that does not linger (see REPLY_LINGER_MS)."""
@@ -124,64 +136,83 @@ class ConsumerService(Service, Generic[Event]):
         if self._producer is not None and self._producer is not self._shared_producer:
             self._producer.close(timeout=5)
 
-    def crash(self, after_send: bool = True, *, min_records: int = 1) -> None:
-        """Fault injection: end the worker at its next batch like a killed process.
-
-        With ``after_send`` the batch's output is sent (and acknowledged) but
-        its offsets are never committed, which is the window where
-        at-least-once delivery produces duplicates. ``min_records`` waits for
-        a batch of at least that many records, so the crash loses real work.
-        """
-        self._crash = CrashRequest(after_send, min_records)
-
-    def crash_due(self, raw_records: list[Any]) -> bool:
-        """Whether the requested crash happens in this batch."""
-        return self._crash is not None and self._crash.due(raw_records)
-
     def loop(self) -> None:
         """Poll, handle the batch, commit; on a Kafka error read the batch again after a back-off."""
-        consumer = self.consumer
         while not self.stopping:
-            try:
-                polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
-            except KafkaError as exc:
-                self._back_off("poll", exc)
+            raw_records = self._unreadable or self._poll()
+            if raw_records is None:
                 continue
-            self.partitions = len(consumer.assignment())
-            if not polled:
+            if not raw_records:
                 self.idle()
                 continue
-            raw_records = [record for records in polled.values() for record in records]
             try:
                 self.handle(raw_records)
             except SimulatedCrash:
                 # how much work died with the worker: sent, never committed
                 self.counters.add("crash_batch_records", len(raw_records))
-                self._die()
+                self.die()
                 return
             except (KafkaError, BrokerUnavailable) as exc:
                 # Not committed: read the batch again. Its side effects are
                 # idempotent (the ledger), its output may appear twice
                 # (at-least-once) or was aborted with its transaction.
-                self.rewind(raw_records)
+                # Unreadable records are not read again: their dead letters are sent again.
+                if raw_records is not self._unreadable:
+                    self.rewind(raw_records)
                 self._back_off("batch", exc)
                 continue
+            self._unreadable = []
             self.backoff.succeeded()
 
-    def rewind(self, raw_records: list[Any]) -> None:
-        """Seek back to the first offset of each partition of a batch that was not committed.
+    def _poll(self) -> list[Any] | None:
+        """The records of one poll; None after a failed poll (backed off, or stepped over unreadable records)."""
+        consumer = self.consumer
+        try:
+            polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - a record the client cannot parse raises anything
+            if may_be_a_record(exc):
+                return self._step_over_unreadable(exc)
+            self._back_off("poll", exc)
+            return None
+        self.backoff.polled()
+        self.partitions = len(consumer.assignment())
+        return [record for records in polled.values() for record in records]
 
-        Partitions taken away by a rebalance meanwhile are left alone: their
-        new owner starts from the last committed offset anyway.
+    def _step_over_unreadable(self, exc: Exception) -> list[Any] | None:
+        """Find the records poll() could not read, move past them, return them to be dead-lettered.
+
+        Unmoved, the consumer's next poll() would loop forever inside kafka-python 3.0.12: with none
+        found, it is replaced (or the error raised, if not even a Kafka error: a bug shows).
         """
+        try:
+            found = find_unreadable(self.settings, self.consumer)
+        except (KafkaError, BrokerUnavailable):  # the broker, meanwhile: look again after the back-off
+            found = []
+        if not found:
+            if not isinstance(exc, KafkaError):
+                raise exc
+            self._consumer.close(autocommit=False)  # type: ignore[union-attr]
+            self._make_consumer()
+            self._back_off("poll", exc)
+            return None
+        self.seek({tp: meta.offset for tp, meta in next_offsets(found).items()})
+        self._unreadable = found
+        return found
+
+    def rewind(self, raw_records: list[Any]) -> None:
+        """Seek back to the first offset of each partition of a batch that was not committed."""
+        self.seek(first_offsets(raw_records))
+        self.counters.add("rewinds")
+
+    def seek(self, offsets: dict[TopicPartition, int]) -> None:
+        """Move the position on each partition still assigned (a revoked one's new owner starts from its commit)."""
         assigned = self.consumer.assignment()
-        for tp, offset in first_offsets(raw_records).items():
+        for tp, offset in offsets.items():
             if tp in assigned:
                 try:
                     self.consumer.seek(tp, offset)
-                except KafkaError as exc:  # revoked between the two calls
-                    log.info("%s: could not seek %s back to %d: %s", self.name, tp, offset, exc)
-        self.counters.add("rewinds")
+                except (KafkaError, ValueError) as exc:  # revoked between the two calls
+                    log.info("%s: could not seek %s to %d: %s", self.name, tp, offset, exc)
 
     def _back_off(self, what: str, exc: BaseException) -> None:
         self.wait(self.backoff.failed(what, exc))
@@ -194,36 +225,10 @@ class ConsumerService(Service, Generic[Event]):
         """Called after an empty poll: commit what the consumer skipped past its last record."""
         self.committer.commit_skipped()
 
-    def _die(self) -> None:
-        """Drop the clients without committing or leaving the group cleanly."""
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            abandon(consumer)
-        producer = self._producer
-        if producer is not None and producer is not self._shared_producer:
-            self._producer = None
-            producer.close(timeout=0)
-        self.counters.add("crashes")
-
     # the batch -----------------------------------------------------------------
     def decode(self, raw_records: list[Any]) -> tuple[list[Received[Event]], list[Any]]:
-        """Split a poll into decoded events and dead-letter futures."""
-        decoded: list[Received[Event]] = []
-        dead: list[Any] = []
-        for record in raw_records:
-            try:
-                event = self.ports.decoder(record.topic)(record.value)
-            except EventError as exc:
-                dead.append(
-                    send_to_dlq(
-                        self.producer, self.settings, topic=record.topic, reason=str(exc), role=self.role,
-                        key=record.key, value=record.value, partition=record.partition, offset=record.offset,
-                    )
-                )
-                self.counters.add("dead_lettered")
-                continue
-            decoded.append(Received(record.topic, record.partition, record.offset, record.key, event))
-        return decoded, dead
+        """Split a poll into decoded events and dead-letter futures (see :mod:`orderlab.services.intake`)."""
+        return self.intake.decode(raw_records, self.producer)
 
     def handle(self, raw_records: list[Any]) -> None:
         """Decode, process, wait for every ack, then commit the batch's offsets: at-least-once."""
@@ -231,7 +236,7 @@ class ConsumerService(Service, Generic[Event]):
         if decoded:
             futures.extend(self.process(decoded))
         crash = self.crash_due(raw_records)
-        if crash and self._crash is not None and not self._crash.after_send:
+        if crash and not self.crash_after_send:
             raise SimulatedCrash
         self.await_acks(futures)
         if crash:

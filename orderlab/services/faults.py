@@ -34,6 +34,51 @@ class CrashRequest:
         return len(raw_records) >= self.min_records
 
 
+class CrashInjection:
+    """What a consumer worker offers the lessons and chaos runs: :meth:`crash` at its next batch.
+
+    A mixin of :class:`~orderlab.services.consumer.ConsumerService`, whose
+    clients and counters are the ones declared here.
+    """
+
+    _crash: CrashRequest | None = None
+    _consumer: Any
+    _producer: Any
+    _shared_producer: Any
+    counters: Any
+
+    def crash(self, after_send: bool = True, *, min_records: int = 1) -> None:
+        """Fault injection: end the worker at its next batch like a killed process.
+
+        With ``after_send`` the batch's output is sent (and acknowledged) but
+        its offsets are never committed, which is the window where
+        at-least-once delivery produces duplicates. ``min_records`` waits for
+        a batch of at least that many records, so the crash loses real work.
+        """
+        self._crash = CrashRequest(after_send, min_records)
+
+    def crash_due(self, raw_records: list[Any]) -> bool:
+        """Whether the requested crash happens in this batch."""
+        return self._crash is not None and self._crash.due(raw_records)
+
+    @property
+    def crash_after_send(self) -> bool:
+        """Whether the requested crash comes after the batch's output was sent (True when none is requested)."""
+        return self._crash is None or self._crash.after_send
+
+    def die(self) -> None:
+        """Drop the worker's clients without committing or leaving the group cleanly (a
+        :class:`~orderlab.services.consumer.ConsumerService`'s: its consumer and own producer)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            abandon(consumer)
+        producer = self._producer
+        if producer is not None and producer is not self._shared_producer:
+            self._producer = None
+            producer.close(timeout=0)
+        self.counters.add("crashes")
+
+
 def abandon(consumer: KafkaConsumer) -> None:
     """Drop a consumer's connections as a killed process would: no commit, no LeaveGroup.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -18,13 +19,18 @@ from kafka.errors import KafkaError
 
 from ..clients import make_producer
 from ..dlq import send_to_dlq
-from ..events import EventError, Order, encode_order, order_from_dict
+from ..events import MAX_ORDER_BYTES, EventError, Order, check_size, encode_order, order_from_dict
 from ..generator import OrderFactory, TokenBucket
 from ..settings import Settings
 from ..topology import RoleSpec
 from .base import Service
+from .outage import Outage, report_connections
 
 log = logging.getLogger(__name__)
+
+# With orders waiting, this long without an acknowledgement is an outage even
+# while a connection looks open (a healthy broker answers in milliseconds).
+ACK_STALL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class OrdersBackend(Service):
         self.keep_ids = keep_ids
         self._linger_ms = 0.0
         self._topic = self.ports.output("order_details")
+        self.outage = Outage(self.name, detail=lambda: f"{self.unacknowledged:,} orders wait unacknowledged")
+        self._acked_seen = 0  # the acknowledged count at the last check, and when it last moved
+        self._errors_told = self._errors_seen = 0  # send_errors when the run of failures began; at the last check
+        self._acks_moved_at = time.monotonic()
 
     @property
     def producer(self) -> KafkaProducer:
@@ -156,6 +166,7 @@ class OrdersBackend(Service):
         """
         try:
             order = order_from_dict(payload)
+            check_size(encode_order(order), "an order", MAX_ORDER_BYTES)  # readers would refuse it
         except EventError as exc:
             send_to_dlq(
                 self.producer, self.settings, topic=self._topic, reason=str(exc),
@@ -171,8 +182,44 @@ class OrdersBackend(Service):
         self.counters.add("acknowledged")
 
     def _failed(self, exc: BaseException) -> None:
+        """A send failed (its order is lost): one warning per run of failures, not one per order.
+
+        After an outage longer than the producer's delivery timeout every
+        order it held fails at once; the run ends at a check without a new
+        failure (:meth:`check_broker` then says how many failed).
+        """
         self.counters.add("send_errors")
-        log.warning("orders: a send failed: %s", exc)
+        if self.counters["send_errors"] - self._errors_told == 1:
+            log.warning("%s: a send failed (%s: %s); its order is lost (counted in send_errors)",
+                        self.name, type(exc).__name__, exc)
+
+    @property
+    def unacknowledged(self) -> int:
+        """Orders placed whose send the broker has neither acknowledged nor failed yet."""
+        counters = self.counters.snapshot()
+        return max(0, counters["placed"] - counters["acknowledged"] - counters["send_errors"])
+
+    def gauges(self) -> dict[str, int]:
+        """The orders waiting for the broker's acknowledgement."""
+        return {"unacknowledged": self.unacknowledged}
+
+    def check_broker(self) -> None:
+        """With orders waiting: no connection, or no acknowledgement for ACK_STALL_S, means the broker is lost."""
+        waiting = self.unacknowledged
+        acked, errors, now = self.counters["acknowledged"], self.counters["send_errors"], time.monotonic()
+        if acked != self._acked_seen or not waiting:
+            self._acked_seen, self._acks_moved_at = acked, now
+        if errors == self._errors_seen and errors > self._errors_told:  # a run of send failures is over
+            if errors - self._errors_told > 1:
+                log.warning("%s: %d sends failed in all; their orders are lost", self.name, errors - self._errors_told)
+            self._errors_told = errors
+        self._errors_seen = errors
+        report_connections(self.outage, self._producer, matters=waiting > 0)
+        stalled_s = now - self._acks_moved_at
+        if waiting and stalled_s >= ACK_STALL_S:
+            self.outage.failing("acks", f"no acknowledgement for {stalled_s:.0f} s", at_once=True, lasted_s=stalled_s)
+        else:
+            self.outage.fine("acks")
 
     # -- the generator loop ------------------------------------------------
     def loop(self) -> None:

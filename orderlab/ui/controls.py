@@ -20,7 +20,7 @@ from .chartdata import History, Sample, dashboard_data, measured_rate
 from .charts import DashboardChart
 from .logs import capture_logs
 from .refresher import Refresher
-from .tables import counts_line
+from .tables import counts_line, outage_line
 
 MAX_LATENCY_MS = 500
 
@@ -59,6 +59,7 @@ class ControlRoom:
         self.frames = 0
         self.last_png = b""
         self._shown_log = self.logs.last(notable_only=True)  # only news after the panel appeared
+        self.outage = ""  # "broker unreachable since ..." while a role has lost the broker (see outage_line)
 
         slider_style = {"description_width": "150px"}
         wide = widgets.Layout(width="470px")
@@ -194,6 +195,7 @@ class ControlRoom:
         )
         self.history.append(sample)
         self.counters.value = counts_line(snapshot)
+        self.outage = outage_line(snapshot)
         return sample
 
     def refresh_once(self) -> None:
@@ -206,13 +208,17 @@ class ControlRoom:
         self.frames += 1
         self.measured.value = f"measured: {data.measured_rate:,.0f} orders/s"
         failures = self.lab.failures() if self.lab.running else {}
+        latest = self.logs.last(notable_only=True)
         if failures:
             self.status.value = "; ".join(f"{name} failed: {_one_line_text(error)}" for name, error in failures.items())
-        else:
-            latest = self.logs.last(notable_only=True)
-            if latest and latest != self._shown_log:
-                self._shown_log = latest
-                self.status.value = f"log: {latest}"
+        elif self.outage:
+            self.status.value = self.outage
+            self._shown_log = latest  # the roles' "lost the broker" warnings say the same
+        elif self.status.value.startswith("broker unreachable"):
+            self.status.value = "broker reachable again"
+        elif latest and latest != self._shown_log:
+            self._shown_log = latest
+            self.status.value = f"log: {latest}"
 
     def measured_rate(self) -> float:
         return measured_rate(self.history.samples())

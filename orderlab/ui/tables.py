@@ -6,6 +6,7 @@ dead letters) and shape them; sorting makes the output of a lesson stable.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable
 
 import pandas as pd
@@ -35,6 +36,15 @@ def counts_line(snapshot: Any) -> str:
         f"e-mailed {snapshot.emails_sent:,} · analytics {snapshot.analytics_orders_seen:,} · "
         f"dead-lettered {snapshot.dead_lettered:,} · workers {snapshot.workers}"
     )
+
+
+def outage_line(snapshot: Any) -> str:
+    """``broker unreachable since 14:03:07 (orders, transactions-0)`` while a role has lost the broker, else ""."""
+    since = getattr(snapshot, "broker_unreachable_since", None)  # a snapshot-like of a Lab stand-in may lack it
+    if since is None:
+        return ""
+    lost = ", ".join(sorted(getattr(snapshot, "broker_lost", {})))
+    return f"broker unreachable since {time.strftime('%H:%M:%S', time.localtime(since))}" + (f" ({lost})" if lost else "")
 
 
 def lag_table(lag: dict[str, int]) -> pd.DataFrame:

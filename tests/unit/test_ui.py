@@ -271,6 +271,7 @@ class StandInLab:
         self.confirmed = 0
         self.fail_start = fail_start
         self.calls: list[tuple[str, Any]] = []
+        self.broker_lost: dict[str, float] = {}  # worker -> since, as roles that lost the broker report it
 
     def start(self) -> None:
         if self.fail_start:
@@ -304,7 +305,8 @@ class StandInLab:
     def snapshot(self, with_lag: bool = True) -> Any:
         self.placed += int(self.rate)
         self.confirmed += int(self.rate * 0.9)
-        return _Snapshot(time.time(), self.placed, self.confirmed, lag={"orderlab-email-x": 3} if with_lag else {})
+        return _Snapshot(time.time(), self.placed, self.confirmed, lag={"orderlab-email-x": 3} if with_lag else {},
+                         broker_lost=dict(self.broker_lost))
 
     def revenue_cents(self) -> int:
         return self.placed * 1000
@@ -337,6 +339,11 @@ class _Snapshot:
     workers: int = 2
     lag: dict[str, int] = field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    broker_lost: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def broker_unreachable_since(self) -> float | None:
+        return min(self.broker_lost.values()) if self.broker_lost else None
 
 
 def test_control_room_start_applies_the_sliders_and_draws():
@@ -360,6 +367,22 @@ def test_control_room_start_applies_the_sliders_and_draws():
         room.stop()
     assert not lab.running and not room.refresher.running
     assert room.status.value.startswith("stopped")
+
+
+def test_control_room_says_since_when_the_broker_is_unreachable_and_clears_it_when_back():
+    lab = StandInLab()
+    room = ControlRoom(lab, interval_s=10)
+    assert room.start() is True
+    since = time.mktime((2026, 12, 1, 14, 3, 7, 0, 0, -1))
+    lab.broker_lost = {"transactions-0": since + 1.5, "orders": since}
+    room.refresh_once()
+    assert room.status.value == "broker unreachable since 14:03:07 (orders, transactions-0)"
+    room.refresh_once()
+    assert room.status.value.startswith("broker unreachable since 14:03:07")
+    lab.broker_lost = {}
+    room.refresh_once()
+    assert room.status.value == "broker reachable again"
+    room.stop()
 
 
 def test_control_room_sliders_drive_the_lab_and_bad_values_are_one_line():
