@@ -12,6 +12,12 @@ it (its records become invisible to ``read_committed`` readers) and the batch
 is read again (see :meth:`ConsumerService.rewind`). A fenced producer is
 replaced once; a worker fenced again soon after stops with
 :class:`WorkerFenced` (see :meth:`TransactionsBackend._abort`).
+
+A commit is trusted only when every record of the transaction was
+acknowledged before it and the producer's epoch did not change during it:
+kafka-python 3.0.12 can report a commit as done when it had bumped the
+epoch after a failed send, which aborted the transaction on the broker
+(see :mod:`orderlab.kafka_compat`). Trusting that commit lost the batch.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from kafka.errors import KafkaError
 
 from ..clients import make_reply_producer
 from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_order, encode_confirmed, encode_declined
+from ..kafka_compat import transaction_ended_by_client, transaction_epoch
 from ..ledger import Ledger
 from ..payments import PaymentRules, decide_payment
 from ..settings import Settings
@@ -40,6 +47,10 @@ FENCED_AGAIN_WINDOW_S = 60.0
 
 class WorkerFenced(RuntimeError):
     """A transactional worker can no longer abort: another one took over its transactional id."""
+
+
+class TransactionLost(KafkaError):
+    """kafka-python said the transaction committed, but its epoch changed under it: the broker aborted it."""
 
 
 class PaymentControls:
@@ -158,6 +169,7 @@ class TransactionsBackend(ConsumerService[Order]):
         return futures
 
     def handle(self, raw_records: list[Any]) -> None:
+        """Process a batch in one transaction with its offsets; any doubt about the commit reads it again."""
         if not self.settings.exactly_once:
             super().handle(raw_records)
             return
@@ -166,14 +178,23 @@ class TransactionsBackend(ConsumerService[Order]):
             self.producer = self.make_own_producer()
         try:
             self.producer.begin_transaction()
-            decoded, _futures = self.decode(raw_records)  # commit_transaction flushes them
+            epoch = transaction_epoch(self.producer)
+            decoded, futures = self.decode(raw_records)
             if decoded:
-                self.process(decoded)
+                futures.extend(self.process(decoded))
             if self.crash_due(raw_records):
                 self.producer.flush()  # the output reaches the log, in a transaction never committed
                 raise SimulatedCrash
+            # every record acknowledged before the commit: a send that failed
+            # aborts the transaction here instead of leaving it to the commit
+            self.await_acks(futures)
             self.producer.send_offsets_to_transaction(next_offsets(raw_records), self.consumer.group_metadata())
             self.producer.commit_transaction()
+            if transaction_epoch(self.producer) != epoch:
+                raise TransactionLost(
+                    f"{self.name}: the producer epoch went from {epoch} to {transaction_epoch(self.producer)} "
+                    "during the transaction, so the broker aborted it although the commit returned"
+                )
         except SimulatedCrash:
             raise
         except BaseException as exc:
@@ -196,6 +217,11 @@ class TransactionsBackend(ConsumerService[Order]):
         """
         assert self.producer is not None
         self.counters.add("aborted")
+        if transaction_ended_by_client(self.producer):
+            # kafka-python bumped the epoch after a failed send: the broker
+            # aborted the transaction, the producer is usable (not fenced)
+            log.info("%s: the transaction was already aborted by an epoch bump (%s: %s)", self.name, type(cause).__name__, cause)
+            return
         try:
             self.producer.abort_transaction()
             return
