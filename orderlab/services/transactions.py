@@ -53,6 +53,10 @@ class TransactionLost(KafkaError):
     """kafka-python said the transaction committed, but its epoch changed under it: the broker aborted it."""
 
 
+class NotInGroup(KafkaError):
+    """The consumer fell out of its group after the poll: offsets committed now could not be fenced."""
+
+
 class PaymentControls:
     """Knobs shared by every worker, changeable while they run (sliders)."""
 
@@ -169,11 +173,20 @@ class TransactionsBackend(ConsumerService[Order]):
         return futures
 
     def handle(self, raw_records: list[Any]) -> None:
-        """Process a batch in one transaction with its offsets; any doubt about the commit reads it again."""
+        """Process a batch in one transaction with its offsets; any doubt about the commit reads it again.
+
+        The group membership is taken as of the poll that returned the
+        records: the broker then refuses the offsets of a worker that was
+        replaced meanwhile (KIP-447), which it cannot do for a member that
+        kafka-python already reset to "no generation".
+        """
         if not self.settings.exactly_once:
             super().handle(raw_records)
             return
         assert self.consumer is not None
+        group = self.consumer.group_metadata()
+        if group.generation_id < 0:
+            raise NotInGroup(f"{self.name} is not in group {group.group_id} (rejoining): the batch waits for the new assignment")
         if self.producer is None:  # the last one was fenced: see _abort
             self.producer = self.make_own_producer()
         try:
@@ -188,7 +201,7 @@ class TransactionsBackend(ConsumerService[Order]):
             # every record acknowledged before the commit: a send that failed
             # aborts the transaction here instead of leaving it to the commit
             self.await_acks(futures)
-            self.producer.send_offsets_to_transaction(next_offsets(raw_records), self.consumer.group_metadata())
+            self.producer.send_offsets_to_transaction(next_offsets(raw_records), group)
             self.producer.commit_transaction()
             if transaction_epoch(self.producer) != epoch:
                 raise TransactionLost(

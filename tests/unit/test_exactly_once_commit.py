@@ -7,6 +7,10 @@ OUT_OF_ORDER_SEQUENCE_NUMBER, as after a broker restart: kafka-python bumps the
 producer epoch on its own (the broker aborts the transaction when it grants
 the bump) and, when the commit was already waiting for that send, reports
 the commit as done. The worker must notice and do the batch again.
+
+Also here: the group membership sent with the offsets is the poll's, so
+that the broker can refuse a replaced worker's commit (the duplicates seen
+in the same repeats).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from orderlab.generator import OrderFactory
 from orderlab.kafka_compat import transaction_ended_by_client, transaction_epoch
 from orderlab.ledger import Ledger
 from orderlab.services import PaymentControls, TransactionsBackend
+from orderlab.services.transactions import NotInGroup
 from orderlab.settings import Settings
 
 PRODUCER_ID = 4000
@@ -287,4 +292,25 @@ def test_a_commit_whose_epoch_changed_is_not_trusted(tmp_path: Path) -> None:
     run_until_caught_up(worker, consumer)
     assert sorted(broker.committed_records) == sorted(r.key for r in records)
     assert worker.counters["commits"] == 1 and worker.counters["rewinds"] == 1
+
+
+def test_offsets_go_with_the_membership_of_the_poll(tmp_path: Path) -> None:
+    """Fell out of the group before the poll: nothing is done. Falls out during the batch: the poll's generation is sent."""
+    records = order_records(2, "order_details")
+    producer = KafkaPythonTransactionalProducer(FakeBroker())
+    consumer = FakeConsumer(records, generation=-1)
+    worker = worker_with(producer, consumer, tmp_path)
+    with pytest.raises(NotInGroup):
+        worker.handle(records)
+    assert producer.transactions == 0
+    consumer.generation = 3
+    real_process = worker.process
+
+    def process_and_fall_out(batch: list[Any]) -> list[Any]:
+        consumer.generation = -1  # the heartbeat thread reset the membership meanwhile
+        return real_process(batch)
+
+    worker.process = process_and_fall_out  # type: ignore[method-assign]
+    worker.handle(records)
+    assert producer.last_group.generation_id == 3 and producer.last_group.member_id == "member-1"
 
