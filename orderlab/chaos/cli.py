@@ -112,8 +112,8 @@ def run_chaos(
 ) -> dict[str, Any]:
     """Run ``names`` on a private broker, ``repeat`` rounds of them; the JSON-ready report.
 
-    The worker_crash comparison runs once, after the last round: it shows
-    the difference between the modes, which one run makes plain.
+    The worker_crash comparison runs once, after the last round, against the
+    first round's worker_crash: one run per mode makes the difference plain.
     """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"repeat must be a whole number >= 1, got {repeat!r}")
