@@ -33,6 +33,9 @@ consumed offsets, yet the caller moves on past the batch. The Java client
 instead fails the transaction and bumps the epoch only on abort.
 :func:`transaction_epoch` lets a caller see that this happened, and
 :func:`transaction_ended_by_client` that there is nothing left to abort.
+The records of that transaction not sent yet stay in the producer's buffer
+and go out, under the new epoch, in the next transaction: such a producer
+is replaced, and :func:`discard` closes it without sending them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 from kafka.coordinator.consumer import ConsumerCoordinator
+from kafka.errors import KafkaError
 from kafka.producer.transaction_manager import TransactionState
 
 
@@ -89,3 +93,23 @@ def transaction_ended_by_client(producer: Any) -> bool:
     if manager is None:
         return False
     return manager._current_state in (TransactionState.READY, TransactionState.BUMPING_PRODUCER_EPOCH)  # noqa: SLF001
+
+
+DISCARD_JOIN_S = 5.0
+
+
+def discard(producer: Any) -> None:
+    """Close a producer at once and drop the records it has not sent.
+
+    ``close(timeout=0)`` alone first flushes with a zero timeout, which raises
+    KafkaTimeoutError while records are pending and leaves the sender thread
+    running with them; a forced close of the sender fails them instead.
+    """
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+        sender.join(DISCARD_JOIN_S)
+    try:
+        producer.close(timeout=0)
+    except KafkaError:  # closing a producer that is being dropped anyway
+        pass

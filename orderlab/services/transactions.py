@@ -33,7 +33,7 @@ from kafka.errors import KafkaError
 
 from ..clients import make_reply_producer
 from ..events import ConfirmedOrder, DeclinedOrder, Order, decode_order, encode_confirmed, encode_declined
-from ..kafka_compat import transaction_ended_by_client, transaction_epoch
+from ..kafka_compat import discard, transaction_ended_by_client, transaction_epoch
 from ..ledger import Ledger
 from ..payments import PaymentRules, decide_payment
 from ..settings import Settings
@@ -226,14 +226,22 @@ class TransactionsBackend(ConsumerService[Order]):
         carries on (and fences any other one); fenced again within
         ``FENCED_AGAIN_WINDOW_S``, another worker really owns the id, and this
         one stops with :class:`WorkerFenced`, so two workers never fence each
-        other back and forth.
+        other back and forth. A transaction kafka-python already ended with an
+        epoch bump of its own (see :mod:`orderlab.kafka_compat`) is not
+        aborted again: its producer is replaced, which is no fencing.
         """
         assert self.producer is not None
         self.counters.add("aborted")
         if transaction_ended_by_client(self.producer):
-            # kafka-python bumped the epoch after a failed send: the broker
-            # aborted the transaction, the producer is usable (not fenced)
-            log.info("%s: the transaction was already aborted by an epoch bump (%s: %s)", self.name, type(cause).__name__, cause)
+            # kafka-python bumped the epoch after a failed send, which aborted
+            # the transaction on the broker. Not a fencing, but the records of
+            # the transaction it had not sent yet would go out with the next
+            # one: a new producer with the same id carries on.
+            producer, self.producer = self.producer, None
+            discard(producer)
+            self.counters.add("producer_renewals")
+            log.info("%s: the transaction was aborted by an epoch bump (%s: %s); a new producer carries on",
+                     self.name, type(cause).__name__, cause)
             return
         try:
             self.producer.abort_transaction()
@@ -241,7 +249,7 @@ class TransactionsBackend(ConsumerService[Order]):
         except KafkaError as exc:
             abort_error = exc
         producer, self.producer = self.producer, None
-        producer.close(timeout=0)
+        discard(producer)
         now = time.monotonic()
         if self._renewed_at is not None and now - self._renewed_at < FENCED_AGAIN_WINDOW_S:
             raise WorkerFenced(

@@ -62,7 +62,7 @@ class FakeBroker:
     """Keeps what committed transactions wrote: the outcome keys and the group's offsets."""
 
     def __init__(self) -> None:
-        self.epoch = 0
+        self.epoch = -1
         self.open_records: list[bytes] = []
         self.open_offsets: dict[TopicPartition, int] = {}
         self.committed_records: list[bytes] = []
@@ -83,10 +83,11 @@ class FakeBroker:
 class KafkaPythonTransactionalProducer:
     """kafka-python's TransactionManager without a network: the calls KafkaProducer makes, the answers a broker gives.
 
-    ``out_of_order_in`` names the transaction (1, 2, ...) whose sends the
-    broker refuses with OUT_OF_ORDER_SEQUENCE_NUMBER; the sender then does
+    ``out_of_order_in`` names the transaction (1, 2, ...) whose first send
+    the broker refuses with OUT_OF_ORDER_SEQUENCE_NUMBER; the sender then does
     what kafka-python 3.0.12's ``Sender._dispatch_error`` does: bump the epoch
-    and fail the send.
+    and fail that send. The transaction's later sends stay in the buffer,
+    and go out in the next transaction, as kafka-python's accumulator does.
     """
 
     def __init__(self, broker: FakeBroker, out_of_order_in: int | None = None) -> None:
@@ -94,6 +95,8 @@ class KafkaPythonTransactionalProducer:
         self.out_of_order_in = out_of_order_in
         self.transactions = 0
         self.in_flight: list[tuple[bytes, SendFuture]] = []
+        self.left_over: list[tuple[bytes, SendFuture]] = []  # unsent records of a transaction the bump ended
+        self.closed = False
         self._transaction_manager = TransactionManager(
             transactional_id="orderlab-transactions-0", transaction_timeout_ms=15_000, api_version=(4, 0)
         )
@@ -108,6 +111,8 @@ class KafkaPythonTransactionalProducer:
         assert key is not None
         self._transaction_manager.maybe_add_partition_to_transaction(TopicPartition(topic, 0))
         self._run_sender()  # AddPartitionsToTxn goes before the records
+        self.in_flight += self.left_over  # the partition is in a transaction again: the buffer drains
+        self.left_over = []
         future = SendFuture(self)
         self.in_flight.append((key, future))
         return future
@@ -127,7 +132,9 @@ class KafkaPythonTransactionalProducer:
         self._wait(self._transaction_manager.begin_abort())
 
     def close(self, timeout: float | None = None) -> None:
-        pass
+        for _key, future in self.left_over + self.in_flight:
+            future.exception, future.is_done = KafkaError("producer closed"), True
+        self.left_over, self.in_flight, self.closed = [], [], True
 
     # what its Sender thread and the broker do -----------------------------------
     def _wait(self, result: Any, offsets: dict[TopicPartition, Any] | None = None) -> None:
@@ -136,13 +143,15 @@ class KafkaPythonTransactionalProducer:
         result.wait()
 
     def _answer_sends(self) -> None:
-        refused = self.transactions == self.out_of_order_in
+        if self.in_flight and self.transactions == self.out_of_order_in:
+            self.out_of_order_in = None
+            _key, future = self.in_flight.pop(0)
+            self._transaction_manager.bump_producer_id_and_epoch()  # Sender._dispatch_error, NEEDS_EPOCH_BUMP
+            future.exception, future.is_done = OutOfOrderSequenceNumberError(), True
+            self.left_over, self.in_flight = self.in_flight, []
+            return
         for key, future in self.in_flight:
-            if refused:
-                self._transaction_manager.bump_producer_id_and_epoch()  # Sender._dispatch_error, NEEDS_EPOCH_BUMP
-                future.exception = OutOfOrderSequenceNumberError()
-            else:
-                self.broker.open_records.append(key)
+            self.broker.open_records.append(key)
             future.is_done = True
         self.in_flight = []
 
@@ -161,10 +170,10 @@ class KafkaPythonTransactionalProducer:
             if handler is None:
                 return
             if isinstance(handler, InitProducerIdHandler):
-                if handler.request.producer_epoch >= 0:  # a bump: the broker aborts the open transaction
-                    self.broker.abort()
-                    self.broker.bumps += 1
-                    self.broker.epoch += 1
+                # a bump, or a new producer with the id: the broker aborts the open transaction
+                self.broker.abort()
+                self.broker.bumps += handler.request.producer_epoch >= 0
+                self.broker.epoch += 1
                 handler.handle_response(SimpleNamespace(error_code=0, producer_id=PRODUCER_ID, producer_epoch=self.broker.epoch))
             elif isinstance(handler, AddPartitionsToTxnHandler):
                 topics = [(t.name, [(p, 0) for p in t.partitions]) for t in handler.request.v3_and_below_topics]
@@ -223,6 +232,7 @@ def worker_with(producer: Any, consumer: FakeConsumer, tmp_path: Path) -> Transa
     settings = Settings(exactly_once=True)
     worker = TransactionsBackend(settings, Ledger(str(tmp_path / "ledger.db")), controls=PaymentControls(0.3), seed=1)
     worker.producer, worker.consumer = producer, consumer
+    worker.make_own_producer = lambda: KafkaPythonTransactionalProducer(producer.broker)  # type: ignore[method-assign]
     worker.retry_backoff_s = 0.0
     return worker
 
@@ -269,8 +279,9 @@ def test_a_batch_whose_commit_the_broker_aborted_is_done_again(tmp_path: Path) -
     assert sorted(broker.committed_records) == keys  # every order has its outcome, once
     assert broker.committed_offsets == {consumer.tp: len(records)}
     assert worker.counters["commits"] == 1 and worker.counters["rewinds"] == 1
-    assert worker.counters["producer_renewals"] == 0  # an epoch bump is not a fencing
-    assert worker.producer is producer and worker.error is None
+    # replaced, so that the refused transaction's unsent records never go out; not counted as fenced
+    assert producer.closed and worker.producer is not producer and worker.counters["producer_renewals"] == 1
+    assert worker.error is None and worker._renewed_at is None  # noqa: SLF001
 
 
 def test_a_commit_whose_epoch_changed_is_not_trusted(tmp_path: Path) -> None:
