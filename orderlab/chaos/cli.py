@@ -126,6 +126,10 @@ def run_chaos(
                 step = f"[{number}/{len(names)}]" if repeat == 1 else f"[run {run}/{repeat}] [{number}/{len(names)}]"
                 if progress:
                     progress(f"{step} {name}")
+                if results:
+                    # a broker_restart whose broker did not come back (its start timed
+                    # out on a busy machine) fails alone instead of every run after it
+                    broker.start()
                 result = run_scenario(name, orders=orders, rate=rate, exactly_once=exactly_once,
                                       settings=base, broker=broker, progress=progress)
                 results.append(dataclasses.replace(result, run=run))

@@ -79,6 +79,7 @@ def test_repeat_is_a_whole_number_of_at_least_one(capsys: pytest.CaptureFixture[
 
 def test_run_chaos_repeats_every_scenario_and_sums_the_losses(monkeypatch: pytest.MonkeyPatch) -> None:
     import contextlib
+    import types
 
     from orderlab.chaos import cli
 
@@ -86,13 +87,15 @@ def test_run_chaos_repeats_every_scenario_and_sums_the_losses(monkeypatch: pytes
 
     def fake_run(name: str, **kwargs: object) -> ScenarioResult:
         calls.append(name)
-        lost = 1 if len(calls) == 3 else 0  # the second broker_restart loses an order
+        lost = 1 if calls.count("broker_restart") == 2 and name == "broker_restart" else 0  # the second one loses an order
         return ScenarioResult(name, 10, lost, 0, 0, 0, 0, 0, True, not lost, 2.0, "detail")
 
-    monkeypatch.setattr(cli, "private_broker", lambda progress=None: contextlib.nullcontext(object()))
+    broker = types.SimpleNamespace(start=lambda: calls.append("start"))
+    monkeypatch.setattr(cli, "private_broker", lambda progress=None: contextlib.nullcontext(broker))
     monkeypatch.setattr(cli, "run_scenario", fake_run)
     report = cli.run_chaos(["broker_restart", "smtp_down"], repeat=3, compare=False)
-    assert calls == ["broker_restart", "smtp_down"] * 3
+    # the broker is (re)started if need be before every run but the first
+    assert calls == ["broker_restart"] + ["start", "smtp_down", "start", "broker_restart"] * 2 + ["start", "smtp_down"]
     assert [s["run"] for s in report["scenarios"]] == [1, 1, 2, 2, 3, 3]
     assert not report["passed"] and report["repeat"] == 3
     assert report["summary"]["broker_restart"] == {
