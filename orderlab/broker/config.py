@@ -150,6 +150,16 @@ class BrokerConfig:
             "share.coordinator.state.topic.min.isr": "1",
             "share.coordinator.state.topic.num.partitions": "1",
             **TUNING,
+            # A lone broker has nobody to hand its partitions to: its controlled
+            # shutdown only makes every partition leaderless for a moment, and
+            # Kafka 4.4's transaction coordinator takes a partition without a
+            # leader for a deleted one and skips its COMMIT marker. A transaction
+            # committed in that moment then hangs: its records stay invisible to
+            # read_committed readers and hold up the partition (issue 14). A plain
+            # SIGTERM shutdown still flushes the logs, and on restart the
+            # coordinator writes the markers of a commit it had not finished.
+            # (A cluster keeps controlled shutdown: there a follower takes over.)
+            "controlled.shutdown.enable": "false",
         }
         if self.sasl_port is not None:
             prefix = "listener.name.sasl_plaintext."

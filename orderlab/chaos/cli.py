@@ -2,14 +2,16 @@
 
 It starts a private LocalBroker on a free port in a temporary folder (so
 broker_restart may stop it, and the shared dev broker is never touched),
-runs the scenarios one after another, compares worker_crash in both
-delivery modes, and stops the broker at the end, even on failure or Ctrl-C.
-Exit code 0 only when every scenario passed.
+runs the scenarios one after another (``--repeat N``: N rounds of them,
+since a race with a restarting broker may show once in tens of runs),
+compares worker_crash in both delivery modes, and stops the broker at the
+end, even on failure or Ctrl-C. Exit code 0 only when every run passed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -18,8 +20,18 @@ from typing import Any, Sequence
 from ..broker import BrokerError
 from ..options import EXIT_FAILED, at_least, positive
 from ..settings import Settings
-from .report import SCENARIOS, ScenarioResult, format_table
+from .report import SCENARIOS, ScenarioResult, format_summary, format_table, summarise
 from .runner import MIN_ORDERS, private_broker, run_scenario
+
+
+def _repeat(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--repeat must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--repeat must be at least 1, got {value}")
+    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,6 +53,8 @@ def add_parser(subparsers: Any) -> None:
                        help="run the scenarios with transactional processing (worker_crash is compared in both modes anyway)")
     chaos.add_argument("--no-comparison", action="store_true",
                        help="skip the second worker_crash run in the other delivery mode")
+    chaos.add_argument("--repeat", type=_repeat, default=1, metavar="N",
+                       help="run each scenario N times on the same private broker and sum up the losses (default 1)")
     chaos.add_argument("--json", action="store_true", help="print the results as JSON")
     chaos.set_defaults(func=cmd_chaos)
 
@@ -54,7 +68,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     eos = bool(args.exactly_once or base.exactly_once)
     try:
         report = run_chaos(names, orders=args.orders, rate=args.rate, exactly_once=eos,
-                           compare=not args.no_comparison, settings=base, progress=_progress)
+                           compare=not args.no_comparison, settings=base, progress=_progress, repeat=args.repeat)
     except BrokerError as exc:
         print(f"orderlab chaos: could not run a local broker: {exc}".splitlines()[0], file=sys.stderr)
         return EXIT_FAILED
@@ -74,20 +88,34 @@ def run_chaos(
     compare: bool = True,
     settings: Settings | None = None,
     progress: Any = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    """Run ``names`` on a private broker; the JSON-ready report."""
+    """Run ``names`` on a private broker, ``repeat`` rounds of them; the JSON-ready report.
+
+    The worker_crash comparison runs once, after the last round, against the
+    first round's worker_crash: one run per mode makes the difference plain.
+    """
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a whole number >= 1, got {repeat!r}")
     base = settings or Settings.from_env()
     results: list[ScenarioResult] = []
     comparison: dict[str, ScenarioResult] = {}
     with private_broker(progress) as broker:
-        for number, name in enumerate(names, 1):
-            if progress:
-                progress(f"[{number}/{len(names)}] {name}")
-            result = run_scenario(name, orders=orders, rate=rate, exactly_once=exactly_once,
-                                  settings=base, broker=broker, progress=progress)
-            results.append(result)
-            if progress:
-                progress(f"[{number}/{len(names)}] {name}: {'PASS' if result.passed else 'FAIL'} in {result.seconds:.1f} s")
+        for run in range(1, repeat + 1):
+            for number, name in enumerate(names, 1):
+                step = f"[{number}/{len(names)}]" if repeat == 1 else f"[run {run}/{repeat}] [{number}/{len(names)}]"
+                if progress:
+                    progress(f"{step} {name}")
+                if results:
+                    # a broker_restart whose broker did not come back (its start timed
+                    # out on a busy machine) fails alone instead of every run after it
+                    broker.start()
+                result = run_scenario(name, orders=orders, rate=rate, exactly_once=exactly_once,
+                                      settings=base, broker=broker, progress=progress)
+                results.append(dataclasses.replace(result, run=run))
+                if progress:
+                    progress(f"{step} {name}: {'PASS' if result.passed else 'FAIL'} in {result.seconds:.1f} s"
+                             + (f", {result.lost} lost" if result.lost else ""))
         if compare and "worker_crash" in names:
             first = next(r for r in results if r.name == "worker_crash")
             if progress:
@@ -96,7 +124,9 @@ def run_chaos(
                                  settings=base, broker=broker, progress=progress)
             comparison = {("exactly_once" if r.exactly_once else "at_least_once"): r for r in (first, other)}
     passed = all(r.passed for r in results) and all(r.passed for r in comparison.values())
-    report: dict[str, Any] = {"scenarios": [r.as_dict() for r in results], "passed": passed}
+    report: dict[str, Any] = {
+        "scenarios": [r.as_dict() for r in results], "repeat": repeat, "summary": summarise(results), "passed": passed,
+    }
     if comparison:
         report["exactly_once_comparison"] = {
             "scenario": "worker_crash",
@@ -110,7 +140,10 @@ def run_chaos(
 def format_report(report: dict[str, Any]) -> str:
     results = [ScenarioResult(**values) for values in report["scenarios"]]
     lines = [format_table(results), ""]
-    lines += [f"{r.name}: {r.detail}" for r in results]
+    repeated = report.get("repeat", 1) > 1
+    lines += [f"{r.name}{f' (run {r.run})' if repeated else ''}: {r.detail}" for r in results]
+    if repeated:
+        lines += ["", f"{report['repeat']} runs of each scenario:", format_summary(report["summary"])]
     comparison = report.get("exactly_once_comparison")
     if comparison:
         dups = comparison["duplicates_in_output"]

@@ -127,6 +127,7 @@ class ScenarioResult:
     seconds: float
     detail: str
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # scenario-specific figures
+    run: int = 1  # which repetition of the scenario (``orderlab chaos --repeat``)
 
     @property
     def mode(self) -> str:
@@ -138,16 +139,53 @@ class ScenarioResult:
         return values
 
 
+def summarise(results: Iterable[ScenarioResult]) -> dict[str, dict[str, Any]]:
+    """Per scenario over its repeated runs: how many passed, how many lost orders, and the total lost.
+
+    A fault that shows once in tens of runs (a race with a restarting
+    broker) is only seen in these sums, not in any single run.
+    """
+    by_name: dict[str, list[ScenarioResult]] = {}
+    for r in results:
+        by_name.setdefault(r.name, []).append(r)
+    summary: dict[str, dict[str, Any]] = {}
+    for name, runs in by_name.items():
+        seconds = [r.seconds for r in runs]
+        summary[name] = {
+            "runs": len(runs),
+            "passed": sum(1 for r in runs if r.passed),
+            "failed": sum(1 for r in runs if not r.passed),
+            "runs_with_lost_orders": sum(1 for r in runs if r.lost),
+            "lost_total": sum(r.lost for r in runs),
+            "seconds_mean": round(sum(seconds) / len(seconds), 2),
+            "seconds_max": round(max(seconds), 2),
+        }
+    return summary
+
+
+def format_summary(summary: dict[str, dict[str, Any]]) -> str:
+    """One line per scenario of :func:`summarise`, for a terminal."""
+    return "\n".join(
+        f"{name}: {s['passed']}/{s['runs']} runs passed; {s['runs_with_lost_orders']} run(s) lost orders, "
+        f"{s['lost_total']} lost in all; {s['seconds_mean']:.1f} s a run on average, {s['seconds_max']:.1f} s at most"
+        for name, s in summary.items()
+    )
+
+
 def format_table(results: Iterable[ScenarioResult]) -> str:
-    """One line per scenario, for a terminal."""
+    """One line per scenario (and per run, when a scenario was repeated), for a terminal."""
+    results = list(results)
+    repeated = any(r.run > 1 for r in results)
+    run_header = f"{'run':>4} " if repeated else ""
     header = (
-        f"{'scenario':<15} {'mode':<13} {'orders':>6} {'bad':>4} {'lost':>4} {'2x paid':>7} {'2x mail':>7} "
+        f"{'scenario':<15} {run_header}{'mode':<13} {'orders':>6} {'bad':>4} {'lost':>4} {'2x paid':>7} {'2x mail':>7} "
         f"{'DLQ':>4} {'dups':>4} {'secs':>6}  result"
     )
     lines = [header, "-" * len(header)]
     for r in results:
+        run = f"{r.run:>4} " if repeated else ""
         lines.append(
-            f"{r.name:<15} {r.mode:<13} {r.orders:>6} {r.bad_records:>4} {r.lost:>4} {r.double_charged:>7} "
+            f"{r.name:<15} {run}{r.mode:<13} {r.orders:>6} {r.bad_records:>4} {r.lost:>4} {r.double_charged:>7} "
             f"{r.double_emailed:>7} {r.dead_lettered:>4} {r.duplicates_in_output:>4} {r.seconds:>6.1f}  "
             f"{'PASS' if r.passed else 'FAIL'}"
         )

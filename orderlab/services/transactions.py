@@ -12,6 +12,12 @@ it (its records become invisible to ``read_committed`` readers) and the batch
 is read again (see :meth:`ConsumerService.rewind`). A fenced producer is
 replaced once; a worker fenced again soon after stops with
 :class:`WorkerFenced` (see :meth:`TransactionsBackend._abort`).
+
+A commit is trusted only when every record of the transaction was
+acknowledged before it and the producer's epoch did not change during it:
+kafka-python 3.0.12 can report a commit as done when it had bumped the
+epoch after a failed send, which aborted the transaction on the broker
+(see :mod:`orderlab.kafka_compat`). Trusting that commit lost the batch.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from kafka.errors import KafkaError
 
 from ..clients import make_reply_producer
 from ..events import ConfirmedOrder, DeclinedOrder, Order, encode_confirmed, encode_declined
+from ..kafka_compat import discard, transaction_ended_by_client, transaction_epoch
 from ..ledger import Ledger
 from ..payments import PaymentRules, decide_payment
 from ..settings import Settings
@@ -43,6 +50,14 @@ FENCED_AGAIN_WINDOW_S = 60.0
 
 class WorkerFenced(RuntimeError):
     """A transactional worker can no longer abort: another one took over its transactional id."""
+
+
+class TransactionLost(KafkaError):
+    """kafka-python said the transaction committed, but its epoch changed under it: the broker aborted it."""
+
+
+class NotInGroup(KafkaError):
+    """The consumer fell out of its group after the poll: offsets committed now could not be fenced."""
 
 
 class PaymentControls:
@@ -168,23 +183,42 @@ class TransactionsBackend(ConsumerService[Order]):
         return futures
 
     def handle(self, raw_records: list[Any]) -> None:
-        """At-least-once: as the base. Exactly-once: the outputs and the offsets in one Kafka transaction."""
+        """At-least-once: as the base. Exactly-once: the outputs and the offsets in one Kafka transaction;
+        any doubt about the commit reads the batch again.
+
+        The group membership is taken as of the poll that returned the
+        records: the broker then refuses the offsets of a worker that was
+        replaced meanwhile (KIP-447), which it cannot do for a member that
+        kafka-python already reset to "no generation".
+        """
         if not self.settings.exactly_once:
             super().handle(raw_records)
             return
+        group = self.consumer.group_metadata()
+        if group.generation_id < 0:
+            raise NotInGroup(f"{self.name} is not in group {group.group_id} (rejoining): the batch waits for the new assignment")
         if self._producer is None:  # the last one was fenced: see _abort
             self._producer = self.make_own_producer()
         producer = self._producer
         try:
             producer.begin_transaction()
-            decoded, _futures = self.decode(raw_records)  # commit_transaction flushes them
+            epoch = transaction_epoch(producer)
+            decoded, futures = self.decode(raw_records)
             if decoded:
-                self.process(decoded)
+                futures.extend(self.process(decoded))
             if self.crash_due(raw_records):
                 producer.flush()  # the output reaches the log, in a transaction never committed
                 raise SimulatedCrash
-            producer.send_offsets_to_transaction(next_offsets(raw_records), self.consumer.group_metadata())
+            # every record acknowledged before the commit: a send that failed
+            # aborts the transaction here instead of leaving it to the commit
+            self.await_acks(futures)
+            producer.send_offsets_to_transaction(next_offsets(raw_records), group)
             producer.commit_transaction()
+            if transaction_epoch(producer) != epoch:
+                raise TransactionLost(
+                    f"{self.name}: the producer epoch went from {epoch} to {transaction_epoch(producer)} "
+                    "during the transaction, so the broker aborted it although the commit returned"
+                )
         except SimulatedCrash:
             raise
         except BaseException as exc:
@@ -203,16 +237,29 @@ class TransactionsBackend(ConsumerService[Order]):
         carries on (and fences any other one); fenced again within
         ``FENCED_AGAIN_WINDOW_S``, another worker really owns the id, and this
         one stops with :class:`WorkerFenced`, so two workers never fence each
-        other back and forth.
+        other back and forth. A transaction kafka-python already ended with an
+        epoch bump of its own (see :mod:`orderlab.kafka_compat`) is not
+        aborted again: its producer is replaced, which is no fencing.
         """
         self.counters.add("aborted")
+        if transaction_ended_by_client(self.producer):
+            # kafka-python bumped the epoch after a failed send, which aborted
+            # the transaction on the broker. Not a fencing, but the records of
+            # the transaction it had not sent yet would go out with the next
+            # one: a new producer with the same id carries on.
+            producer, self._producer = self.producer, None
+            discard(producer)
+            self.counters.add("producer_renewals")
+            log.info("%s: the transaction was aborted by an epoch bump (%s: %s); a new producer carries on",
+                     self.name, type(cause).__name__, cause)
+            return
         try:
             self.producer.abort_transaction()
             return
         except KafkaError as exc:
             abort_error = exc
         producer, self._producer = self.producer, None
-        producer.close(timeout=0)
+        discard(producer)
         now = time.monotonic()
         if self._renewed_at is not None and now - self._renewed_at < FENCED_AGAIN_WINDOW_S:
             raise WorkerFenced(

@@ -188,3 +188,36 @@ def test_a_transaction_the_broker_timed_out_is_redone_with_a_new_producer(settin
     committed = outcomes(eos)
     assert set(committed) == set(ids) and max(committed.values()) == 1
     assert ledger.double_charged() == 0 and ledger.charge_count() == 30
+
+
+def test_kafka_python_returns_from_a_commit_the_broker_aborted(settings: Settings) -> None:
+    """What the worker guards against (issue 14), shown on the real broker: a send refused with
+    OUT_OF_ORDER_SEQUENCE_NUMBER while commit_transaction() waits for it. kafka-python bumps the
+    epoch (the broker aborts the transaction), skips the EndTxn and returns as if it committed.
+    Should a kafka-python release fix this, this test fails and the guard in
+    TransactionsBackend.handle may be dropped."""
+    from kafka import TopicPartition
+
+    from orderlab.kafka_compat import transaction_epoch
+    from orderlab.reconcile import read_keys_by_position
+
+    ensure_topics(settings)
+    topic = settings.order_confirmed_topic
+    producer = make_producer(settings, transactional_id=f"issue-14{settings.topic_suffix}", linger_ms=0)
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, key=b"written", value=b"{}", partition=0).get(timeout=30)
+        manager = producer._transaction_manager  # noqa: SLF001
+        tp = TopicPartition(topic, 0)
+        manager.set_sequence_number(tp, manager.sequence_number(tp) + 3)  # as a retried batch that overtook another
+        refused = producer.send(topic, key=b"refused", value=b"{}", partition=0)
+        epoch = transaction_epoch(producer)
+        producer.commit_transaction()  # returns, no error
+        with pytest.raises(KafkaError):
+            refused.get(timeout=30)
+        assert transaction_epoch(producer) != epoch
+    finally:
+        producer.close(timeout=5)
+    assert read_keys_by_position(settings.with_(exactly_once=True), topic) == {}  # nothing committed
+    assert list(read_keys_by_position(settings, topic).values()) == ["written"]  # in the log, aborted

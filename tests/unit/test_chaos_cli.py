@@ -66,3 +66,46 @@ def test_format_report() -> None:
     assert row.split()[:4] == ["rebalance", "at-least-once", "10", "0"] and row.endswith("FAIL")
     assert "at-least-once 7, exactly-once 0" in text
     assert text.endswith("FAILED: see the scenarios marked FAIL")
+
+
+def test_repeat_is_a_whole_number_of_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parser().parse_args(["chaos"]).repeat == 1
+    assert parser().parse_args(["chaos", "--repeat", "30"]).repeat == 30
+    for bad, message in (("0", "--repeat must be at least 1, got 0"), ("x", "--repeat must be a whole number, got 'x'")):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["chaos", "--repeat", bad])
+        assert message in capsys.readouterr().err
+
+
+def test_run_chaos_repeats_every_scenario_and_sums_the_losses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import types
+
+    from orderlab.chaos import cli
+
+    calls: list[str] = []
+
+    def fake_run(name: str, **kwargs: object) -> ScenarioResult:
+        calls.append(name)
+        lost = 1 if calls.count("broker_restart") == 2 and name == "broker_restart" else 0  # the second one loses an order
+        return ScenarioResult(name, 10, lost, 0, 0, 0, 0, 0, True, not lost, 2.0, "detail")
+
+    broker = types.SimpleNamespace(start=lambda: calls.append("start"))
+    monkeypatch.setattr(cli, "private_broker", lambda progress=None: contextlib.nullcontext(broker))
+    monkeypatch.setattr(cli, "run_scenario", fake_run)
+    report = cli.run_chaos(["broker_restart", "smtp_down"], repeat=3, compare=False)
+    # the broker is (re)started if need be before every run but the first
+    assert calls == ["broker_restart"] + ["start", "smtp_down", "start", "broker_restart"] * 2 + ["start", "smtp_down"]
+    assert [s["run"] for s in report["scenarios"]] == [1, 1, 2, 2, 3, 3]
+    assert not report["passed"] and report["repeat"] == 3
+    assert report["summary"]["broker_restart"] == {
+        "runs": 3, "passed": 2, "failed": 1, "runs_with_lost_orders": 1, "lost_total": 1,
+        "seconds_mean": 2.0, "seconds_max": 2.0,
+    }
+    assert report["summary"]["smtp_down"]["runs_with_lost_orders"] == 0
+    text = format_report(report)
+    assert "broker_restart: 2/3 runs passed; 1 run(s) lost orders, 1 lost in all" in text
+    row = next(line for line in text.splitlines() if line.startswith("broker_restart ") and line.endswith("FAIL"))
+    assert row.split()[:3] == ["broker_restart", "2", "exactly-once"]
+    with pytest.raises(ValueError, match="repeat must be a whole number >= 1"):
+        cli.run_chaos(["smtp_down"], repeat=0)
