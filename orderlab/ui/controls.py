@@ -95,8 +95,9 @@ class ControlRoom:
         self.status = widgets.Label(value="stopped: press Start")
         self.measured = widgets.Label(value="measured: 0 orders/s")
         self.counters = widgets.Label(value="")
-        self.chart = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="900px"))
-        # beside the chart when the page is wide enough, under it when not
+        # the chart at its drawn size (smaller in a narrow page), the table beside it when the page is wide
+        # enough (about 1,150 px: JupyterLab with its file browser closed, or the dashboard), under it when not
+        self.chart = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", flex="0 1 auto"))
         self.table = widgets.HTML(value=partition_html([]), layout=widgets.Layout(margin="0 0 0 8px")) if partition_table else None
 
         for widget, css in (

@@ -142,8 +142,12 @@ def partition_frame(rows: Sequence[PartitionRow]) -> pd.DataFrame:
 
 _STYLE = (
     "<style>"
-    ".orderlab-ptable{border-collapse:collapse;font-size:12px;font-family:var(--jp-ui-font-family,sans-serif)}"
+    # the widget's own line height (28 px, for one-line labels) would make every row that tall
+    ".orderlab-ptable{border-collapse:collapse;font-size:12px;line-height:1.35;"
+    "font-family:var(--jp-ui-font-family,sans-serif)}"
     ".orderlab-ptable th,.orderlab-ptable td{padding:1px 6px;text-align:right;white-space:nowrap}"
+    # two owners (a hand-over) wrap, rather than widening the table and pushing it under the chart
+    ".orderlab-ptable td.o{white-space:normal;max-width:125px}"
     ".orderlab-ptable th{border-bottom:1px solid #999}"
     ".orderlab-ptable td.l,.orderlab-ptable th.l{text-align:left}"
     ".orderlab-ptable tr.g td{border-top:1px solid #ccc;padding-top:4px;font-weight:bold;text-align:left}"
@@ -167,13 +171,14 @@ def partition_html(rows: Sequence[PartitionRow], *, caption: str = "partitions: 
     for group, members in group_rows.items():
         topics = list(dict.fromkeys(row.topic for row in members))
         total = sum(row.lag for row in members)
-        heading = f"{group} · {topics[0] if len(topics) == 1 else f'{len(topics)} topics'} · lag {total:,}"
+        read = topics[0] if len(topics) == 1 else f"{len(topics)} topics, partitions added up"
+        heading = f"{group} · {read} · lag {total:,}"
         parts.append(f'<tr class="g"><td colspan="5">{html.escape(heading)}</td></tr>')
         for row in members:
-            label = row.partition if len(topics) == 1 else f"{row.topic} ({row.partition})"
+            label = row.partition if len(topics) == 1 else row.topic
             committed = "–" if row.committed is None else f"{row.committed:,}"
             parts.append(
-                f'<tr><td class="l">{html.escape(label)}</td><td class="l">{html.escape(row.owner)}</td>'
+                f'<tr><td class="l">{html.escape(label)}</td><td class="l o">{html.escape(row.owner)}</td>'
                 f"<td>{committed}</td><td>{row.end:,}</td><td>{row.lag:,}</td></tr>"
             )
     parts.append("</table>")
