@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from kafka.errors import KafkaError
 
 from orderlab.lab import Lab
 from orderlab.lag import LagMeter
@@ -39,7 +40,12 @@ def broker_shares(description: dict) -> list[list[int]]:
 
 
 def owners_match_the_broker(lab: Lab, members: int) -> bool:
-    description = describe_group(lab.settings, lab.settings.group_id("transactions"))
+    try:
+        description = describe_group(lab.settings, lab.settings.group_id("transactions"))
+    except KafkaError as exc:  # a coordinator not there yet, on a fresh broker: look again
+        if exc.retriable:
+            return False
+        raise
     shown = owners(table(lab)[1], "transactions")
     return (description["state"] == "Stable" and len(description["assignment"]) == members
             and sorted(sorted(parts) for parts in shown.values()) == broker_shares(description)
