@@ -69,7 +69,11 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         self._unreadable: list[UnreadableRecord] = []  # found, not yet dead-lettered: retried before the next poll
         # Partitions held after the last poll: 0 while this member is still
         # joining its group, or has none because the group has more members.
+        # ``held`` names them; other threads read it (the consumer itself is
+        # not thread-safe), and it is replaced, never changed, so a reader
+        # always sees one poll's assignment.
         self.partitions = 0
+        self.held: frozenset[TopicPartition] = frozenset()
 
     # what the subclass provides ---------------------------------------------
     @abc.abstractmethod
@@ -175,7 +179,8 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
             self._back_off("poll", exc)
             return None
         self.backoff.polled()
-        self.partitions = len(consumer.assignment())
+        self.held = frozenset(consumer.assignment())
+        self.partitions = len(self.held)
         return [record for records in polled.values() for record in records]
 
     def _step_over_unreadable(self, exc: Exception) -> list[Any] | None:
