@@ -67,11 +67,8 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         self.backoff = BackOff(self.name, self.counters, self.outage)
         self.intake = Intake(settings, self.ports, self.role, self.counters)
         self._unreadable: list[UnreadableRecord] = []  # found, not yet dead-lettered: retried before the next poll
-        # Partitions held after the last poll: 0 while this member is still
-        # joining its group, or has none because the group has more members.
-        # ``held`` names them; other threads read it (the consumer itself is
-        # not thread-safe), and it is replaced, never changed, so a reader
-        # always sees one poll's assignment.
+        # The partitions held after the last poll (none while joining, or with more members than partitions), for
+        # other threads: the consumer is not thread-safe; replaced, never changed, so a reader sees one poll's.
         self.partitions = 0
         self.held: frozenset[TopicPartition] = frozenset()
 
