@@ -87,26 +87,17 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         """This role's consumer group in this run (orderlab-<role><suffix>)."""
         return str(self.ports.group_id)
 
-    @property
-    def producer(self) -> KafkaProducer:
-        """The producer the role sends with (shared, or its own once started)."""
-        if self._producer is None:
-            raise self.not_started("producer")
-        return self._producer
+    def _made(self, client: Any, what: str) -> Any:
+        if client is None:
+            raise self.not_started(what)
+        return client
 
-    @property
-    def consumer(self) -> KafkaConsumer:
-        """The role's consumer (made in :meth:`setup`, in the role's own thread)."""
-        if self._consumer is None:
-            raise self.not_started("consumer")
-        return self._consumer
-
-    @property
-    def committer(self) -> OffsetCommitter:
-        """Commits this worker's offsets (see :class:`OffsetCommitter`)."""
-        if self._committer is None:
-            raise self.not_started("consumer")
-        return self._committer
+    producer = property(lambda self: self._made(self._producer, "producer"),
+                        doc="The producer the role sends with (shared, or its own once started).")
+    consumer = property(lambda self: self._made(self._consumer, "consumer"),
+                        doc="The role's consumer (made in :meth:`setup`, in the role's own thread).")
+    committer = property(lambda self: self._made(self._committer, "consumer"),
+                         doc="Commits this worker's offsets (see :class:`OffsetCommitter`).")
 
     # lifecycle -----------------------------------------------------------------
     def setup(self) -> None:
