@@ -73,6 +73,8 @@ def test_server_properties_single_node_without_sasl(tmp_path: Path) -> None:
     assert props["group.initial.rebalance.delay.ms"] == "0"
     # a restart after kill() waits for the old registration to expire: keep it short
     assert int(props["broker.session.timeout.ms"]) <= 3000
+    # lesson 10 watches a segment expire: the broker-wide check must come within seconds, not 5 minutes
+    assert int(props["log.retention.check.interval.ms"]) <= 10_000
     assert not any("sasl" in key.lower() or "SASL" in value for key, value in props.items())
 
 
