@@ -110,6 +110,11 @@ TUNING: dict[str, str] = {
     # setting only, which no topic config overrides. Lesson 10 shows a segment
     # expire within a minute; one pass over a few hundred small logs is cheap.
     "log.retention.check.interval.ms": str(RETENTION_CHECK_INTERVAL_MS),
+    # A node that has not registered with the controller quorum this long after
+    # it started gives up and exits: 60 s by default, which three JVMs starting
+    # together on a busy two-core machine overran (a lesson 09 cluster lost a
+    # node 67 s into its start). Starting is bounded by the caller anyway.
+    "initial.broker.registration.timeout.ms": "180000",
 }
 
 
