@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import atexit
 import tempfile
 import threading
 import time
@@ -60,7 +61,9 @@ class SpareCluster:
     ``start()`` returns at once and the three JVMs start in a background
     thread; ``wait()`` returns the running :class:`LocalCluster` (bounded);
     ``stop()`` stops every node (SIGKILL after a bound) and removes the
-    folder. The class's shared broker is never touched.
+    folder, and runs by itself when the Python process exits (a kernel shut
+    down before the lesson's last cell). The class's shared broker is never
+    touched.
     """
 
     def __init__(self, brokers: int = 3, heap_mb: int | None = None) -> None:
@@ -95,6 +98,9 @@ class SpareCluster:
 
         self._thread = threading.Thread(target=launch, name="orderlab-spare-cluster", daemon=True)
         self._thread.start()
+        # The nodes are processes of their own: a kernel shut down before the lesson's last cell must not leave
+        # three JVMs (700 MB) behind.
+        atexit.register(self.stop)
         return self
 
     def wait(self, timeout: float = CLUSTER_START_TIMEOUT_S) -> LocalCluster:
@@ -114,6 +120,7 @@ class SpareCluster:
     def stop(self) -> list[int]:
         """Stop every node (SIGKILL after 15 s) and remove the folder; the ids of the nodes that ran. Idempotent."""
         stopped: list[int] = []
+        atexit.unregister(self.stop)
         if self._thread is not None:
             self._thread.join(CLUSTER_START_TIMEOUT_S)
         if self.cluster is not None:
