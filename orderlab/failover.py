@@ -425,7 +425,7 @@ def _measure_pair(cluster: LocalCluster, leader: int, topics: dict[str, str], ru
                   warmup_s: float, after_s: float, timeout_s: float) -> list[FailoverResult]:
     senders: dict[str, PartitionSender] = {}
     elected: dict[str, tuple[int, float]] = {}  # acks -> (new leader, seconds from the kill)
-    killed_at: float | None = None
+    kill_times: list[float] = []  # one entry once the node is killed (then it must be restarted)
     try:
         with cluster.metadata(timeout_s) as metadata:
             was_controller = metadata.controller() == leader
@@ -434,7 +434,7 @@ def _measure_pair(cluster: LocalCluster, leader: int, topics: dict[str, str], ru
                                                 run_id=f"{run_id}{acks}").start()
             _wait_for(lambda: all(sender.acked for sender in senders.values()), timeout_s, "a first acknowledgement")
             time.sleep(warmup_s)
-            killed_at = time.monotonic()
+            kill_times.append(time.monotonic())
             cluster.kill(leader)
 
             def all_elected() -> bool:
@@ -446,7 +446,7 @@ def _measure_pair(cluster: LocalCluster, leader: int, topics: dict[str, str], ru
                     except BrokerError:
                         continue
                     if now not in (None, leader):
-                        elected[acks] = (int(now), time.monotonic() - float(killed_at))
+                        elected[acks] = (int(now), time.monotonic() - kill_times[0])
                 return len(elected) == len(topics)
 
             _wait_for(all_elected, timeout_s, f"new leaders for {', '.join(topics.values())}", poll_s=0.05)
@@ -454,10 +454,11 @@ def _measure_pair(cluster: LocalCluster, leader: int, topics: dict[str, str], ru
     finally:
         for sender in senders.values():
             sender.stop()
-        if killed_at is not None:
+        if kill_times:
             restarting = time.monotonic()
             cluster.restart(leader, timeout=timeout_s)
             restart_s = time.monotonic() - restarting
+    killed_at = kill_times[0]
     with cluster.metadata(timeout_s) as metadata:
 
         def rejoined() -> bool:
