@@ -258,13 +258,18 @@ def kill_leader(cluster: LocalCluster, lab: Any, partition: int = 0, *, settle_s
     if lab.rate <= 0:
         raise RuntimeError("no orders are flowing: lab.set_rate(30) first, or the stall cannot be measured")
     with cluster.metadata(timeout_s) as metadata:
-        state = {s.partition: s for s in metadata.partitions(topic)}.get(partition)
-        if state is None:
+        if partition not in {s.partition for s in metadata.partitions(topic)}:
             raise BrokerError(f"topic {topic} has no partition {partition}")
-        if state.leader is None or state.under_replicated:
-            raise BrokerError(f"{topic}[{partition}] must have a leader and every replica in sync first (it has {state})")
+
+        def ready() -> PartitionState | None:
+            # a node restarted a moment ago may still be catching up (on a busy machine, a node whose
+            # heartbeats came late may have been fenced for a moment): kill only from a full ISR
+            state = {s.partition: s for s in metadata.partitions(topic)}[partition]
+            return state if state.leader is not None and not state.under_replicated else None
+
+        state = _wait_for(ready, timeout_s, f"{topic}[{partition}] having a leader and every replica in sync")
         _wait_for(lambda: orders.ack_times(partition), timeout_s, f"a first acknowledged order on partition {partition}")
-        leader = state.leader
+        leader = int(state.leader)
         killed_at = time.monotonic()
         cluster.kill(leader)
 
