@@ -125,7 +125,9 @@ class Ledger:
             self._scratch = tempfile.TemporaryDirectory(prefix="orderlab-ledger-")
             path = os.path.join(self._scratch.name, "ledger.db")
         prepare_location(path, setting)
-        self._uri = f"file:{os.path.abspath(path)}"
+        # the database file itself (for ":memory:", the temporary one), which another process may open too
+        self.file = os.path.abspath(path)
+        self._uri = f"file:{self.file}"
         self._local = threading.local()
         keepalive: sqlite3.Connection | None = None
         try:
