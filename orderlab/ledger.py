@@ -232,6 +232,10 @@ class Ledger:
             for row in self._rows_among("SELECT order_id, approved, reason, payment_id, processed_at FROM payments", order_ids)
         }
 
+    def paid_count(self, order_ids: Iterable[str] | None = None) -> int:
+        """How many orders have a payment (approved or declined), among ``order_ids`` or in all."""
+        return self._count("payments", order_ids)
+
     def charge_count(self, order_ids: Iterable[str] | None = None) -> int:
         return self._count("gateway_charges", order_ids)
 
