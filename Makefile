@@ -14,7 +14,7 @@ export KAFKA_BOOTSTRAP_SERVERS
 LAB_PORT ?= 8888
 export ORDERLAB_CACHE_DIR ?= $(HOME)/.cache/orderlab
 
-.PHONY: setup jars lab broker-up broker-down test test-unit notebooks browser bench chaos dashboard clean help
+.PHONY: setup jars lab broker-up broker-down test test-unit notebooks browser screenshots bench chaos dashboard clean help
 
 help:
 	@echo "make lab    - set up, start Kafka, open JupyterLab on notebooks/"
@@ -78,6 +78,10 @@ test-unit: $(STAMP)
 
 browser: setup
 	$(WITH_BROKER) $(PYTEST) tests/browser
+
+# Retake the README's screenshots (docs/*.png) in headless Chromium; look at them before committing.
+screenshots: setup
+	ORDERLAB_DOCS_SCREENSHOTS=1 $(WITH_BROKER) $(PYTEST) -s tests/browser/test_docs_screenshots.py
 
 notebooks: setup
 	$(WITH_BROKER) $(PYTEST) $(NBVAL_ARGS) notebooks

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from .clients import make_admin, make_consumer
@@ -149,12 +150,20 @@ def wait_for_assignment(
     ``partitions`` defaults to the order_details partition count. Returns the
     last description and the states seen on the way (a rebalance shows as
     PreparingRebalance → CompletingRebalance → Stable); bounded by ``timeout_s``.
+    A retriable error (on a fresh broker the group coordinator may not be
+    there yet) is looked past until the bound, then raised.
     """
     partitions = settings.order_details_partitions if partitions is None else partitions
     states: list[str] = []
     deadline = time.monotonic() + timeout_s
     while True:
-        description = describe_group(settings, group)
+        try:
+            description = describe_group(settings, group)
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if not states or states[-1] != description["state"]:
             states.append(description["state"])
         assignment = description["assignment"]

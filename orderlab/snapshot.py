@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .services import Service
+
+if TYPE_CHECKING:
+    from .lag import GroupOffsets
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class LabSnapshot:
     dead_lettered: int
     replayed: int
     lag: dict[str, int] = field(default_factory=dict)
+    offsets: GroupOffsets = field(default_factory=dict)  # the same reading, per partition of each group
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # each running worker's status, by worker name
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # each role's counters over all its workers
     # the running workers that have lost the broker, by worker name: since when (unix time)
@@ -65,7 +69,7 @@ def role_totals(workers_by_role: Mapping[str, Iterable[Service]]) -> dict[str, d
 
 
 def take_snapshot(*, rate: float, workers: int, running: Iterable[Service], every_worker: Mapping[str, Iterable[Service]],
-                  lag: dict[str, int]) -> LabSnapshot:
+                  lag: dict[str, int], offsets: GroupOffsets | None = None) -> LabSnapshot:
     """The snapshot of a run whose ``running`` services and all workers by role (``every_worker``) are given."""
     totals = role_totals(every_worker)
 
@@ -86,6 +90,7 @@ def take_snapshot(*, rate: float, workers: int, running: Iterable[Service], ever
         dead_lettered=sum(counters.get("dead_lettered", 0) + counters.get("rejected", 0) for counters in totals.values()),
         replayed=total("transactions", "replayed"),
         lag=lag,
+        offsets=dict(offsets or {}),
         roles={service.name: service.status() for service in running},
         totals=totals,
         broker_lost={service.name: since for service in running if (since := service.outage.since) is not None},

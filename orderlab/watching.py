@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 from .dlq import DeadLetter
-from .lag import LagMeter
+from .lag import LagMeter, group_lag
 from .ledger import Ledger
 from .mail import MailCatcher
 from .pool import WorkerPool
@@ -64,12 +64,14 @@ class LabWatching:
         return single + (list(pools[self.scaled_role].workers) if self.scaled_role in pools else [])
 
     def snapshot(self, *, with_lag: bool = True) -> LabSnapshot:
-        """Every counter now (totals per role over running and retired workers), and the consumer lag unless with_lag is False."""
+        """Every counter now (totals per role over running and retired workers), and the consumer lag (per group,
+        and per partition in ``offsets``) unless with_lag is False."""
         with self._lock:
             running = self._running_services()
             every = {name: pool.every_worker for name, pool in self.pools.items()}
-        lag = self._lag.lag(self.topology.lag_groups(self.settings)) if with_lag and self.running else {}
-        return take_snapshot(rate=self.rate, workers=len(self.workers), running=running, every_worker=every, lag=lag)
+        offsets = self._lag.offsets(self.topology.lag_groups(self.settings)) if with_lag and self.running else {}
+        return take_snapshot(rate=self.rate, workers=len(self.workers), running=running, every_worker=every,
+                             lag=group_lag(offsets), offsets=offsets)
 
     def failures(self) -> dict[str, str]:
         """Roles whose thread ended with an error, and the error."""

@@ -5,7 +5,8 @@ running Lab, its own refresher thread draws the charts at its own interval,
 and every frame is timed. No browser: what is measured is the Python side
 (sampling the lab, consumer lag, pandas, matplotlib to PNG), which is what
 competes with the pipeline for the one process. Test mode plays no part: it
-only shortens the lessons' scripted runs, and the control room never reads it.
+only shortens the lessons' scripted runs (the control room reads it in
+``hold`` and ``watch``, its lessons' pauses, which the bench does not call).
 """
 
 from __future__ import annotations

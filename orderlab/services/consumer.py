@@ -30,7 +30,7 @@ from .base import Service
 from .commits import OffsetCommitter
 from .faults import CrashInjection, SimulatedCrash
 from .intake import Intake
-from .outage import report_connections
+from .outage import broker_connections, report_connections
 from .records import Event, Received, first_offsets, next_offsets
 from .unreadable import UnreadableRecord, find_unreadable, may_be_a_record
 
@@ -67,9 +67,10 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         self.backoff = BackOff(self.name, self.counters, self.outage)
         self.intake = Intake(settings, self.ports, self.role, self.counters)
         self._unreadable: list[UnreadableRecord] = []  # found, not yet dead-lettered: retried before the next poll
-        # Partitions held after the last poll: 0 while this member is still
-        # joining its group, or has none because the group has more members.
+        # The partitions held after the last poll (none while joining, or with more members than partitions), for
+        # other threads: the consumer is not thread-safe; replaced, never changed, so a reader sees one poll's.
         self.partitions = 0
+        self.held: frozenset[TopicPartition] = frozenset()
 
     # what the subclass provides ---------------------------------------------
     @abc.abstractmethod
@@ -86,26 +87,17 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         """This role's consumer group in this run (orderlab-<role><suffix>)."""
         return str(self.ports.group_id)
 
-    @property
-    def producer(self) -> KafkaProducer:
-        """The producer the role sends with (shared, or its own once started)."""
-        if self._producer is None:
-            raise self.not_started("producer")
-        return self._producer
+    def _made(self, client: Any, what: str) -> Any:
+        if client is None:
+            raise self.not_started(what)
+        return client
 
-    @property
-    def consumer(self) -> KafkaConsumer:
-        """The role's consumer (made in :meth:`setup`, in the role's own thread)."""
-        if self._consumer is None:
-            raise self.not_started("consumer")
-        return self._consumer
-
-    @property
-    def committer(self) -> OffsetCommitter:
-        """Commits this worker's offsets (see :class:`OffsetCommitter`)."""
-        if self._committer is None:
-            raise self.not_started("consumer")
-        return self._committer
+    producer = property(lambda self: self._made(self._producer, "producer"),
+                        doc="The producer the role sends with (shared, or its own once started).")
+    consumer = property(lambda self: self._made(self._consumer, "consumer"),
+                        doc="The role's consumer (made in :meth:`setup`, in the role's own thread).")
+    committer = property(lambda self: self._made(self._committer, "consumer"),
+                         doc="Commits this worker's offsets (see :class:`OffsetCommitter`).")
 
     # lifecycle -----------------------------------------------------------------
     def setup(self) -> None:
@@ -174,8 +166,9 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
                 return self._step_over_unreadable(exc)
             self._back_off("poll", exc)
             return None
-        self.backoff.polled()
-        self.partitions = len(consumer.assignment())
+        self.backoff.polled(connected=broker_connections(consumer) != 0)  # None (cannot tell) counts as connected
+        self.held = frozenset(consumer.assignment())
+        self.partitions = len(self.held)
         return [record for records in polled.values() for record in records]
 
     def _step_over_unreadable(self, exc: Exception) -> list[Any] | None:

@@ -154,6 +154,10 @@ class DashboardChart:
             for artist, visible in zip(changing, shown):
                 artist.set_visible(visible)
         self._background = self._canvas.copy_from_bbox(self.figure.bbox)
+        # Drawn hidden, the orders title was placed as if the y axis it shares the row with were not
+        # there (far above the figure, so every frame drew it out of sight): it sits where the revenue
+        # title, on the same row and never hidden, was placed.
+        self.orders.title.set_y(self.revenue.title.get_position()[1])
         renderer = self._canvas.get_renderer()
         legends = [panel.axes.legend_ for panel in self._panels if panel.axes.legend_ is not None]
         # a pixel more all round: the region is cut at whole pixels, the frame's edge is not

@@ -3,14 +3,17 @@
 The ui talks only to the :class:`~orderlab.lab.Lab` (never to Kafka). A
 :class:`~orderlab.ui.refresher.Refresher` thread samples the lab about once
 a second, renders the charts to PNG with the Agg canvas and assigns the
-bytes to an ``ipywidgets.Image``; widget assignments are thread-safe
-messages to the front end, so nothing is ever printed into a cell.
+bytes to an ``ipywidgets.Image``, and redraws the partition table beside
+them from the same sample (:mod:`orderlab.ui.partitions`); widget
+assignments are thread-safe messages to the front end, so nothing is ever
+printed into a cell.
 Slider and button handlers catch every error and show it as one line in the
 panel: a student moving a slider never gets a traceback.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import ipywidgets as widgets
@@ -18,7 +21,10 @@ import ipywidgets as widgets
 from ..limits import MAX_RATE, MAX_WORKERS
 from .chartdata import History, Sample, dashboard_data, measured_rate
 from .charts import DashboardChart
+from .laggrowth import LagGrowth, lag_growth
 from .logs import capture_logs
+from .mode import lesson_seconds
+from .partitions import PartitionRow, lab_holders, partition_frame, partition_html, partition_rows
 from .refresher import Refresher
 from .tables import counts_line, outage_line
 
@@ -36,7 +42,8 @@ class ControlRoom:
     Sliders: order rate, decline probability, payment latency, transactions
     workers. Buttons: Start (starts the lab if needed and applies the
     sliders) and Stop (stops every role). The measured order rate is a label
-    of its own, so a person or a browser test can read it.
+    of its own, so a person or a browser test can read it. Beside the charts,
+    the partition table (``partition_table=False`` leaves it out).
     """
 
     def __init__(
@@ -48,6 +55,7 @@ class ControlRoom:
         max_rate: int = MAX_RATE,
         max_workers: int = MAX_WORKERS,
         chart_size: tuple[float, float] = (10.0, 6.0),
+        partition_table: bool = True,
     ) -> None:
         self.lab = lab
         self.window_s = window_s
@@ -58,6 +66,9 @@ class ControlRoom:
         self.refresher = Refresher(self.refresh_once, interval_s, on_error=self._refresh_failed, name="orderlab-control-room")
         self.frames = 0
         self.last_png = b""
+        self.last_snapshot: Any = None
+        self.last_rows: list[PartitionRow] = []
+        self._last_holders: dict[str, Any] = {}
         self._shown_log = self.logs.last(notable_only=True)  # only news after the panel appeared
         self.outage = ""  # "broker unreachable since ..." while a role has lost the broker (see outage_line)
 
@@ -84,13 +95,16 @@ class ControlRoom:
         self.status = widgets.Label(value="stopped: press Start")
         self.measured = widgets.Label(value="measured: 0 orders/s")
         self.counters = widgets.Label(value="")
-        self.chart = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="900px"))
+        # the chart at its drawn size (smaller in a narrow page), the table beside it when the page is wide
+        # enough (about 1,150 px: JupyterLab with its file browser closed, or the dashboard), under it when not
+        self.chart = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", flex="0 1 auto"))
+        self.table = widgets.HTML(value=partition_html([]), layout=widgets.Layout(margin="0 0 0 8px")) if partition_table else None
 
         for widget, css in (
             (self.rate, "orderlab-rate"), (self.decline, "orderlab-decline"), (self.latency, "orderlab-latency"),
             (self.workers, "orderlab-workers"), (self.start_button, "orderlab-start"), (self.stop_button, "orderlab-stop"),
             (self.status, "orderlab-status"), (self.measured, "orderlab-measured-rate"), (self.counters, "orderlab-counters"),
-            (self.chart, "orderlab-chart"),
+            (self.chart, "orderlab-chart"), *(((self.table, "orderlab-partitions"),) if self.table is not None else ()),
         ):
             widget.add_class(css)
 
@@ -105,7 +119,10 @@ class ControlRoom:
             widgets.HBox([self.start_button, self.stop_button, self.status]),
             widgets.HBox([widgets.VBox([self.rate, self.latency]), widgets.VBox([self.decline, self.workers])]),
             widgets.HBox([self.measured, self.counters], layout=widgets.Layout(justify_content="space-between", width="940px")),
-            self.chart,
+            widgets.HBox(
+                [self.chart, *([self.table] if self.table is not None else [])],
+                layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+            ),
         ])
         self.widget.add_class("orderlab-control-room")
 
@@ -144,7 +161,15 @@ class ControlRoom:
         return True
 
     def stop(self) -> None:
-        """Stop the live charts and every role; draw a last frame. Idempotent."""
+        """Stop the live charts and every role; draw a last frame. Idempotent.
+
+        Then every widget of the panel sends its whole state again, from the
+        caller's thread: a notebook saved after this shows the last frame's
+        figures, all from one sample. (``nbconvert --execute`` keeps the
+        widget messages that arrive while a cell runs, not those the
+        refresher thread sends in between, and a value set again unchanged
+        sends nothing.)
+        """
         self.refresher.stop()
         if self.lab.running:
             self.refresher.refresh()  # the last frame, with the counters of the running roles
@@ -152,8 +177,14 @@ class ControlRoom:
             self.lab.stop()
         except Exception as exc:  # noqa: BLE001
             self.status.value = f"error while stopping: {_one_line(exc)}"
-            return
-        self.status.value = "stopped: press Start to run again"
+        else:
+            self.status.value = "stopped: press Start to run again"
+        for widget in self._panel_widgets():
+            widget.send_state()
+
+    def _panel_widgets(self) -> list[Any]:
+        return [self.rate, self.decline, self.latency, self.workers, self.status, self.measured, self.counters,
+                self.chart, *([self.table] if self.table is not None else [])]
 
     # -- knobs ---------------------------------------------------------------------
     def _set_rate(self, value: int) -> None:
@@ -176,14 +207,30 @@ class ControlRoom:
     def hold(self, seconds: float) -> None:
         """Let the lab run for ``seconds`` (a lesson's scripted pause; the charts keep refreshing).
 
+        Under test mode the pause is shorter (:func:`~orderlab.ui.mode.lesson_seconds`).
         Raises at once if a role fails meanwhile, rather than waiting out the time.
         """
         if self.lab.running:
-            self.lab.wait_until(lambda _snapshot: False, seconds, poll_s=0.25)
+            self.lab.wait_until(lambda _snapshot: False, lesson_seconds(seconds), poll_s=0.25)
+
+    def watch(self, seconds: float) -> LagGrowth:
+        """:meth:`hold` for ``seconds``, and how fast each group's lag grew meanwhile (records/s).
+
+        Measured from the charts' samples; a frame is drawn at the start and
+        at the end, so there are at least two.
+        """
+        since = time.time()
+        self.refresher.refresh()
+        self.hold(seconds)
+        self.refresher.refresh()
+        return lag_growth(self.history.samples(), since, time.time())
 
     # -- one frame -----------------------------------------------------------------
     def sample(self) -> Sample:
         snapshot = self.lab.snapshot(with_lag=self.lab.running)
+        self.last_snapshot = snapshot
+        # who holds what, read right after the offsets: the table's two halves from one moment
+        self._last_holders = lab_holders(self.lab) if self.table is not None else {}
         sample = Sample(
             at=snapshot.taken_at,
             placed=snapshot.placed,
@@ -205,6 +252,11 @@ class ControlRoom:
         png = self.dashboard.render(data)
         self.chart.value = png
         self.last_png = png
+        if self.table is not None:
+            settings = getattr(self.lab, "settings", None)
+            self.last_rows = partition_rows(getattr(self.last_snapshot, "offsets", None) or {}, self._last_holders,
+                                            topic_suffix=getattr(settings, "topic_suffix", ""))
+            self.table.value = partition_html(self.last_rows)
         self.frames += 1
         self.measured.value = f"measured: {data.measured_rate:,.0f} orders/s"
         failures = self.lab.failures() if self.lab.running else {}
@@ -225,6 +277,12 @@ class ControlRoom:
 
     def _refresh_failed(self, exc: BaseException) -> None:
         self.status.value = f"chart refresh failed: {_one_line(exc)}"
+
+    def partition_table(self) -> Any:
+        """The latest frame's partition table as a DataFrame (a frame is drawn now if there is none yet)."""
+        if not self.frames:
+            self.refresher.refresh()
+        return partition_frame(self.last_rows)
 
     def png(self) -> bytes:
         """The latest chart as PNG bytes (drawn now if there is none yet)."""

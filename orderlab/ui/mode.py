@@ -21,3 +21,11 @@ T = TypeVar("T")
 def pick(normal: T, test: T, env: Mapping[str, str] | None = None) -> T:
     """``normal`` in class, ``test`` under test mode."""
     return test if in_test_mode(env) else normal
+
+
+def lesson_seconds(seconds: float, env: Mapping[str, str] | None = None) -> float:
+    """How long a lesson holds a setting or watches: ``seconds`` in class; under test mode
+    60 % of it, at least 3 s (and never longer than asked). Lessons pass the class-time value."""
+    if not in_test_mode(env):
+        return seconds
+    return min(seconds, max(3.0, 0.6 * seconds))

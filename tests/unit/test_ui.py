@@ -132,6 +132,15 @@ def test_dashboard_chart_follows_the_data_in_titles_and_y_limits():
     assert chart.revenue.axes.get_ylim() == (0.0, 52.5)  # 50 EUR a second, and a little room above
 
 
+def test_dashboard_chart_draws_the_orders_title_in_the_picture_beside_the_revenue_title():
+    chart = DashboardChart()
+    chart.render(dashboard_data(samples(10), [], now=1009.0))
+    renderer = chart._canvas.get_renderer()
+    orders, revenue = (panel.title.get_window_extent(renderer) for panel in (chart.orders, chart.revenue))
+    assert chart.figure.bbox.contains(orders.x0, orders.y0) and chart.figure.bbox.contains(orders.x1, orders.y1)
+    assert orders.y0 == revenue.y0  # the same row: the title hidden for the background must not be placed apart
+
+
 def test_dashboard_chart_gives_a_group_that_appears_later_a_line_and_a_legend_entry():
     chart = DashboardChart()
     early = with_lag(samples(5), {"orderlab-transactions-x": 7})

@@ -87,3 +87,28 @@ def test_check_prints_one_line(capsys):
     check("it works", True, "hint")
     check("it fails", False, "look here")
     assert capsys.readouterr().out.splitlines() == ["✓ it works", "✗ it fails: look here"]
+
+
+def test_wait_for_assignment_looks_past_a_coordinator_not_there_yet(monkeypatch):
+    from kafka.errors import CoordinatorNotAvailableError, GroupAuthorizationFailedError
+
+    from orderlab import peek
+    from orderlab.settings import Settings
+
+    answers = [CoordinatorNotAvailableError(), CoordinatorNotAvailableError(),
+               {"state": "Stable", "assignment": {"member-a": [0, 1, 2, 3, 4, 5]}}]
+
+    def describe(settings, group):  # noqa: ANN001, ANN202
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(peek, "describe_group", describe)
+    monkeypatch.setattr(peek.time, "sleep", lambda seconds: None)
+    settings = Settings(bootstrap_servers="localhost:9092", order_details_partitions=6)
+    description, states = peek.wait_for_assignment(settings, "g", members=1, timeout_s=30)
+    assert description["state"] == "Stable" and states == ["Stable"] and answers == []
+    answers.append(GroupAuthorizationFailedError())  # not retriable: raised at once
+    with pytest.raises(GroupAuthorizationFailedError):
+        peek.wait_for_assignment(settings, "g", members=1, timeout_s=30)
