@@ -110,11 +110,12 @@ def leader_kill(run: Run) -> None:
         raise RuntimeError("leader_kill needs a private three-node cluster")
     topic = run.settings.order_details_topic
     _warm_up(run)
-    run.flow()  # under load: orders flow at the kill
     leader = cluster.node_of_leader(topic, 0)
     if leader is None:
         run.problems.append(f"{topic}[0] had no leader before the kill")
         return
+    run.flow()  # under load: orders flow at the kill
+    run.until_placed(run.placed + max(1, run.orders // 20))
     before = run.placed
     killed_at = time.monotonic()
     cluster.kill(leader)
@@ -137,6 +138,8 @@ def leader_kill(run: Run) -> None:
                      f"node {new_leader} led after {elected_s:.1f} s, {during} orders placed meanwhile; node {leader} restarted")
     if new_leader in (None, leader):
         run.problems.append(f"no other node took over {topic}[0] within {FAULT_WAIT_S:.0f} s")
+    if during == 0:
+        run.problems.append(f"no order was placed while node {leader} was down")
 
 
 def _start(run: Run, child: ChildProcess) -> ChildProcess:

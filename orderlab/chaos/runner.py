@@ -408,7 +408,10 @@ def run_demo_kill(settings: Settings, ledger: Ledger, catcher: MailCatcher | Non
         run.emailed_twice_allowed = kills.RESEND_WINDOW
         run.notes.append(
             f"orderlab demo SIGKILLed with its process group after {charged} charges ({in_topic} orders in order_details), "
-            f"then run again on the same topics and ledger (exit {code}); reconciled over both runs"
+            f"then run again on the same topics and ledger (exit {code}"
+            + (f": its own report counts the {own.get('duplicate_confirmations')} outcome records sent again after "
+               "the kill as duplicated" if own and code else "")
+            + "); reconciled over both runs"
         )
         _stop_processes(run)
         placed = tuple(dict.fromkeys(read_keys_by_position(settings, settings.order_details_topic).values()))
