@@ -6,6 +6,8 @@ runs the scenarios one after another (``--repeat N``: N rounds of them,
 since a race with a restarting broker may show once in tens of runs),
 compares worker_crash in both delivery modes, and stops the broker at the
 end, even on failure or Ctrl-C. Exit code 0 only when every run passed.
+``--brokers 3`` runs the cluster scenarios (leader_kill) on a private
+three-node cluster instead.
 """
 
 from __future__ import annotations
