@@ -77,6 +77,8 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     default = CLUSTER_SCENARIOS if on_cluster else tuple(name for name in SCENARIOS if name not in CLUSTER_SCENARIOS)
     names: Sequence[str] = list(dict.fromkeys(args.scenario or default))
     single = [name for name in names if name not in CLUSTER_SCENARIOS]
+    if not single:  # `--scenario leader_kill` alone: no single broker to start beside its cluster
+        brokers, on_cluster = CLUSTER_BROKERS, True
     if on_cluster and single:
         print(f"orderlab chaos: --brokers {brokers} runs {', '.join(CLUSTER_SCENARIOS)} only, not {', '.join(single)}: "
               "run those with --brokers 1", file=sys.stderr)
