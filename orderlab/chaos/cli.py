@@ -68,9 +68,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
-    if not getattr(args, "verbose", False):
-        # the roles' retry warnings are the faults we inject: the report tells the story
-        logging.getLogger("orderlab.services").setLevel(logging.ERROR)
     base = Settings.from_env()
     brokers = getattr(args, "brokers", 1)
     on_cluster = brokers == CLUSTER_BROKERS
@@ -83,6 +80,9 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         print(f"orderlab chaos: --brokers {brokers} runs {', '.join(CLUSTER_SCENARIOS)} only, not {', '.join(single)}: "
               "run those with --brokers 1", file=sys.stderr)
         return EXIT_USAGE
+    if not getattr(args, "verbose", False):
+        # the roles' retry warnings are the faults we inject: the report tells the story
+        logging.getLogger("orderlab.services").setLevel(logging.ERROR)
     eos = bool(args.exactly_once or base.exactly_once)
     try:
         report = run_chaos(names, orders=args.orders, rate=args.rate, exactly_once=eos, brokers=brokers,
