@@ -9,6 +9,10 @@ run alone, in this process and on the whole machine: the pipeline's four
 roles share one process and its GIL, and the broker and the SMTP helpers
 share the machine's cores, so these say where its time goes and whether the
 target rate fits on the machine at all.
+
+``orderlab bench --classroom`` measures what a class sees instead: lesson 05
+in JupyterLab and a browser on the same machine, the rate slider moved up
+through the page until a step is not held (:mod:`orderlab.bench.classroom`).
 """
 
 from __future__ import annotations
@@ -35,15 +39,24 @@ def add_parser(subparsers: Any) -> None:
                     "the ceiling, the pipeline and each role alone (this process and the whole machine).",
     )
     add_connection_options(bench)
-    bench.add_argument("--orders", type=at_least("--orders", MIN_ORDERS), default=None, help="orders for the ceiling and pipeline runs (default 20000; 300 with --quick)")
+    bench.add_argument("--orders", type=at_least("--orders", MIN_ORDERS), default=None, help="orders for the ceiling and pipeline runs (default 20000; 300 with --quick; with --classroom the bare pipeline's)")
     bench.add_argument("--workers", type=int, choices=range(1, 9), default=2, metavar="1-8", help="transactions workers (default 2)")
     bench.add_argument("--quick", action="store_true", help="a tiny load and short windows: checks that the bench works, not how fast")
     bench.add_argument("--plot", metavar="PNG", default=None, help="also draw the figures to this PNG file")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.add_argument("--classroom", action="store_true",
+                       help="measure what a class sees: lesson 05 in JupyterLab and headless Chromium, the rate slider "
+                            "stepped up (60 s a step) until a step is not held; saves the held rate for the control room")
+    bench.add_argument("--artifacts", metavar="DIR", default=None,
+                       help="with --classroom: where the screenshots go (default artifacts/classroom)")
     bench.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.classroom:
+        from .classroom import cmd_classroom
+
+        return cmd_classroom(args)
     from .runner import BenchPlan, run_bench
 
     settings = settings_from(args)
