@@ -258,7 +258,8 @@ def quantity_problem(sku: Any, quantity: Any) -> str | None:
 
 # -- JSON ---------------------------------------------------------------------
 
-def _order_dict(order: Order) -> dict[str, Any]:
+def order_dict(order: Order) -> dict[str, Any]:
+    """An order as plain data: what its JSON record holds (the Avro lesson writes the same fields)."""
     return {
         "order_id": order.order_id,
         "customer_id": order.customer_id,
@@ -296,17 +297,17 @@ else:  # pragma: no cover
 
 def encode_order(order: Order) -> bytes:
     """An order as compact JSON bytes (the value of an order_details record)."""
-    return _dumps(_order_dict(order))
+    return _dumps(order_dict(order))
 
 
 def encode_confirmed(record: ConfirmedOrder) -> bytes:
     """A confirmed order as compact JSON bytes (an order_confirmed record)."""
-    return _dumps({"order": _order_dict(record.order), "payment_id": record.payment_id, "confirmed_at": record.confirmed_at})
+    return _dumps({"order": order_dict(record.order), "payment_id": record.payment_id, "confirmed_at": record.confirmed_at})
 
 
 def encode_declined(record: DeclinedOrder) -> bytes:
     """A declined order as compact JSON bytes (an order_declined record)."""
-    return _dumps({"order": _order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at})
+    return _dumps({"order": order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at})
 
 
 def check_key(key: bytes | None) -> None:
