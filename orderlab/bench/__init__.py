@@ -21,7 +21,8 @@ import argparse
 import json
 from typing import Any
 
-from ..options import add_connection_options, at_least, settings_from
+from ..limits import MAX_RATE
+from ..options import UserError, add_connection_options, at_least, positive, settings_from
 from .report import TARGETS, BenchReport, format_table
 
 __all__ = ["BenchReport", "TARGETS", "add_parser", "cmd_bench", "format_table"]
@@ -46,10 +47,29 @@ def add_parser(subparsers: Any) -> None:
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--classroom", action="store_true",
                        help="measure what a class sees: lesson 05 in JupyterLab and headless Chromium, the rate slider "
-                            "stepped up (60 s a step) until a step is not held; saves the held rate for the control room")
+                            "stepped up (--hold seconds a step) until a step is not held; saves the held rate for the control room")
+    bench.add_argument("--hold", type=positive(float, "--hold"), default=None, metavar="SECONDS",
+                       help="with --classroom: seconds at each step of the slider, judged on the last 30 s "
+                            "(half the hold when shorter; default 60; 14 with --quick)")
+    bench.add_argument("--steps", type=rate_list, default=None, metavar="RATE,RATE,...",
+                       help="with --classroom: these slider rates, lowest first, instead of the steps from the bare rate "
+                            f"(multiples of 10, at most {MAX_RATE})")
     bench.add_argument("--artifacts", metavar="DIR", default=None,
                        help="with --classroom: where the screenshots go (default artifacts/classroom)")
     bench.set_defaults(func=cmd_bench)
+
+
+def rate_list(text: str) -> tuple[int, ...]:
+    """``--steps 100,250,500``: slider rates, rising, each a multiple of 10 from 10 to the slider's top."""
+    try:
+        rates = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--steps must be whole numbers separated by commas, got {text!r}") from None
+    if not rates or any(rate < 10 or rate > MAX_RATE or rate % 10 for rate in rates):
+        raise argparse.ArgumentTypeError(f"--steps must be multiples of 10 from 10 to {MAX_RATE} (the slider's), got {text!r}")
+    if list(rates) != sorted(set(rates)):
+        raise argparse.ArgumentTypeError(f"--steps must rise, each rate once, got {text!r}")
+    return rates
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -57,6 +77,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .classroom import cmd_classroom
 
         return cmd_classroom(args)
+    for option, value in (("--hold", args.hold), ("--steps", args.steps), ("--artifacts", args.artifacts)):
+        if value is not None:
+            raise UserError(f"{option} is an option of the classroom run: add --classroom, or leave {option} out")
     from .runner import BenchPlan, run_bench
 
     settings = settings_from(args)

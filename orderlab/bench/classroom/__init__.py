@@ -20,7 +20,7 @@ from pathlib import Path
 from ...held_rate import held_rate_path, save_result
 from ...options import UserError, settings_from
 from .errors import ClassroomError
-from .plan import ClassroomPlan
+from .plan import MIN_HOLD_S, ClassroomPlan
 from .runner import FAILED
 from .report import ClassroomReport, StepResult, format_table
 
@@ -37,6 +37,12 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     plan = ClassroomPlan.tiny() if args.quick else ClassroomPlan.standard()
     if args.orders is not None:
         plan = plan.with_bare_orders(args.orders)
+    if args.hold is not None:
+        if args.hold < MIN_HOLD_S:
+            raise UserError(f"--hold {args.hold:g} is too short to judge a step: give at least {MIN_HOLD_S:g} seconds")
+        plan = plan.with_hold(args.hold)
+    if args.steps is not None:
+        plan = plan.with_steps(args.steps)
     artifacts = Path(args.artifacts) if args.artifacts else ARTIFACTS
     try:
         from playwright.sync_api import Error as BrowserError

@@ -12,6 +12,9 @@ BASE_STEPS = (100, 250, 500, 1000, 1500, 2000)  # orders/s, a teacher's round nu
 NEAR_BARE = (0.8, 0.9, 1.0, 1.1)  # finer steps around the bare pipeline's rate, as fractions of it
 SLIDER_STEP = 10  # the rate slider moves in tens
 CLOSE = 0.03  # two steps closer than this (relative) are one
+HOLD_S = 60.0  # how long the slider stays at each step, by default
+WINDOW_S = 30.0  # a step is judged on its last 30 s; a shorter hold, on its second half
+MIN_HOLD_S = 4.0  # fewer seconds hold too few of the control room's one-a-second samples for a lag slope
 
 
 def ladder(bare_per_s: float, top: int = MAX_RATE, base: Sequence[int] = BASE_STEPS) -> tuple[int, ...]:
@@ -50,7 +53,7 @@ class ClassroomPlan:
 
     @classmethod
     def standard(cls) -> "ClassroomPlan":
-        return cls(bare_orders=20_000, settle_s=30.0, window_s=30.0, warm_s=15.0, poll_s=4.0, quick=False)
+        return cls(bare_orders=20_000, settle_s=HOLD_S - WINDOW_S, window_s=WINDOW_S, warm_s=15.0, poll_s=4.0, quick=False)
 
     @classmethod
     def tiny(cls) -> "ClassroomPlan":
@@ -60,6 +63,15 @@ class ClassroomPlan:
     def with_bare_orders(self, orders: int) -> "ClassroomPlan":
         return replace(self, bare_orders=orders)
 
+    def with_hold(self, hold_s: float) -> "ClassroomPlan":
+        """Each step held ``hold_s`` seconds: judged on its last :data:`WINDOW_S`, or on its second half when shorter."""
+        window_s = min(WINDOW_S, hold_s / 2)
+        return replace(self, settle_s=hold_s - window_s, window_s=window_s, poll_s=min(self.poll_s, max(1.0, window_s / 3)))
+
+    def with_steps(self, rates: Sequence[int]) -> "ClassroomPlan":
+        """These rates, in this order, instead of the ladder from the bare rate."""
+        return replace(self, fixed_steps=tuple(rates))
+
     @property
     def step_s(self) -> float:
         return self.settle_s + self.window_s
@@ -68,5 +80,5 @@ class ClassroomPlan:
         return self.fixed_steps or ladder(bare_per_s, top)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"bare_orders": self.bare_orders, "settle_s": self.settle_s, "window_s": self.window_s,
+        return {"bare_orders": self.bare_orders, "hold_s": self.step_s, "settle_s": self.settle_s, "window_s": self.window_s,
                 "warm_s": self.warm_s, "quick": self.quick, **({"steps": list(self.fixed_steps)} if self.fixed_steps else {})}

@@ -36,6 +36,21 @@ def browser_processes() -> list[psutil.Process]:
     return found
 
 
+def process_tree(pid: int | None, *, children: bool = True) -> Callable[[], list[psutil.Process]]:
+    """A finder of process ``pid`` and (with ``children``) its descendants now: a kernel's helpers count as the kernel."""
+
+    def find() -> list[psutil.Process]:
+        if pid is None:
+            return []
+        try:
+            root = psutil.Process(pid)
+            return [root, *(root.children(recursive=True) if children else ())]
+        except psutil.Error:
+            return []
+
+    return find
+
+
 def listening_process(port: int) -> psutil.Process | None:
     """The process listening on TCP ``port`` on this machine; None when there is none or it cannot be seen."""
     try:

@@ -23,8 +23,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import psutil
-
 from ...cleanup import RUN_SUFFIX, remove_run
 from ...clients import check_broker
 from ...limits import MAX_RATE
@@ -38,7 +36,7 @@ from .held import shortfalls
 from .kernel import KernelProbe
 from .page import LessonPage, wait_for
 from .plan import ClassroomPlan
-from .procs import ProcessWatch, browser_processes, listening_process
+from .procs import ProcessWatch, browser_processes, listening_process, process_tree
 from .report import ClassroomReport, StepResult
 from .server import LabServer
 
@@ -192,16 +190,14 @@ def run_classroom(settings: Settings, plan: ClassroomPlan, artifacts: Path, *, s
         suffix.append(first["topic_suffix"])
         broker_port = _broker_port(settings)
         kernel_pid, server_pid = first["pid"], server.process.pid if server.process else None
-        def single(pid: int | None) -> Callable[[], list[Any]]:
-            return lambda: [psutil.Process(pid)] if pid is not None and psutil.pid_exists(pid) else []
-
         broker = listening_process(broker_port) if broker_port is not None else None
         if broker is None:
             notes.append(f"the broker at {settings.bootstrap_servers} is not a process of this machine that can be read: "
                          "its CPU and memory are not measured")
         watch = ProcessWatch({
-            "kernel": single(kernel_pid), "jupyter_server": single(server_pid),
-            "broker": single(broker.pid if broker is not None else None), "browser": browser_processes,
+            # the kernel with its children; the server alone (the kernel is its child); the broker's JVM
+            "kernel": process_tree(kernel_pid), "jupyter_server": process_tree(server_pid, children=False),
+            "broker": process_tree(broker.pid if broker is not None else None), "browser": browser_processes,
         })
         stepper = _Step(plan, page, probe, watch, artifacts)
         say(f"the panel runs; {plan.warm_s:.0f} s at the lesson's 100 orders/s, then the steps "
