@@ -48,8 +48,9 @@ def test_quick_classroom_run_reports_each_step_and_cleans_up(kafka_bootstrap, ch
     artifacts = tmp_path / "shots"
 
     code = main(["bench", "--classroom", "--quick", "--json", "--artifacts", str(artifacts)])
-    out = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    out = captured.out
     report = json.loads(out)
 
     assert report["bare_pipeline_per_s"] > 0 and report["slider_top"] == 2000

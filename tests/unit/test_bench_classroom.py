@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -14,8 +17,9 @@ from orderlab.bench.ceiling import ThroughputResult
 from orderlab.bench.classroom.held import shortfalls
 from orderlab.bench.classroom.plan import ClassroomPlan, ladder
 from orderlab.bench.classroom.probe import reading
-from orderlab.bench.classroom.procs import ProcessUse
+from orderlab.bench.classroom.procs import ProcessUse, ProcessWatch, process_tree
 from orderlab.bench.classroom.report import ClassroomReport, StepResult, format_table
+from orderlab.cli import main
 from orderlab.ui.chartdata import History, Sample
 
 
@@ -35,6 +39,56 @@ def test_a_tiny_plan_has_its_own_two_steps_whatever_the_bare_rate():
     standard = ClassroomPlan.standard()
     assert standard.rates(1500.0) == ladder(1500.0) and standard.step_s == 60.0
     assert standard.with_bare_orders(5000).bare_orders == 5000
+
+
+def test_a_hold_is_judged_on_its_last_30_seconds_or_on_its_second_half_when_shorter():
+    standard = ClassroomPlan.standard()
+    assert (standard.settle_s, standard.window_s) == (30.0, 30.0)
+    assert (standard.with_hold(90).settle_s, standard.with_hold(90).window_s) == (60.0, 30.0)
+    short = standard.with_hold(10)
+    assert (short.settle_s, short.window_s, short.step_s) == (5.0, 5.0, 10.0)
+    assert short.poll_s <= short.window_s and short.as_dict()["hold_s"] == 10.0
+    fixed = standard.with_steps((100, 250))
+    assert fixed.rates(1500.0) == (100, 250) and fixed.as_dict()["steps"] == [100, 250]
+
+
+@pytest.mark.parametrize("command, problem", [
+    (["--classroom", "--steps", "100,55"], "multiples of 10"),
+    (["--classroom", "--steps", "250,100"], "must rise"),
+    (["--classroom", "--steps", "100,fast"], "whole numbers"),
+    (["--classroom", "--steps", "100,2010"], "multiples of 10 from 10 to 2000"),
+    (["--classroom", "--hold", "0"], "--hold"),
+])
+def test_the_classroom_options_say_what_is_wrong_in_one_line(command, problem, capsys):
+    assert main(["bench", *command]) != 0
+    assert problem in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, problem", [
+    (["--hold", "30"], "--hold is an option of the classroom run"),
+    (["--steps", "100,250"], "--steps is an option of the classroom run"),
+    (["--classroom", "--hold", "3"], "--hold 3 is too short to judge a step: give at least 4 seconds"),
+    (["--classroom", "--plot", "x.png"], "--plot draws the standard bench's figures"),
+])
+def test_classroom_options_out_of_place_are_refused_before_anything_starts(command, problem, capsys):
+    assert main(["bench", *command]) != 0
+    assert problem in capsys.readouterr().err
+
+
+def test_the_kernel_counts_with_its_children_and_the_server_alone():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        here = os.getpid()
+        assert child.pid in {process.pid for process in process_tree(here)()}
+        assert [process.pid for process in process_tree(here, children=False)()] == [here]
+        assert process_tree(None)() == []
+        use = ProcessWatch({"tree": process_tree(here)})
+        use.start()
+        figures = use.read()["tree"]
+        assert figures.processes >= 2 and figures.rss_mb is not None and figures.rss_mb > 0
+    finally:
+        child.kill()
+        child.wait()
 
 
 def held_figures(**changes: float) -> dict:
