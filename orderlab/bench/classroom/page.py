@@ -11,10 +11,12 @@ Playwright's sync API: every call comes from the thread that launched it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import ClassroomError
 
@@ -24,6 +26,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 1100}
+RUN_ATTEMPTS = 3  # Shift+Enter in the first cell, again while its prompt shows it never started
+RUN_STARTS_S = 15.0
 
 # every change of the chart image's src, by time; on the whole document, so a
 # re-rendered panel (JupyterLab may detach and re-attach an output) is still counted
@@ -40,6 +44,32 @@ COUNT_FRAMES = """() => {
 }"""
 PAGE_CLOCK = "() => performance.now()"
 FRAMES_SINCE = "since => (window.__orderlabFrames || []).filter(at => at >= since)"
+
+
+@contextmanager
+def _own_session() -> Iterator[None]:
+    """Playwright's driver (and the browser it launches) started in a session of its own.
+
+    Ctrl-C in a terminal signals the whole foreground process group: the
+    driver would die of it at once, and this process would only learn that
+    its browser connection closed. In its own session the driver stays up,
+    this process gets the KeyboardInterrupt, and the run's clean-up closes
+    the browser in order. Should this process die outright, the driver
+    still ends: it exits when its stdin (a pipe from here) closes.
+    Playwright has no option for this; it starts the driver with
+    :func:`asyncio.create_subprocess_exec`, which is wrapped only while it starts.
+    """
+    original = asyncio.create_subprocess_exec
+
+    async def in_own_session(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("start_new_session", True)
+        return await original(*args, **kwargs)
+
+    asyncio.create_subprocess_exec = in_own_session  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        asyncio.create_subprocess_exec = original  # type: ignore[assignment]
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout_s: float, poll_s: float = 0.25) -> Any:
@@ -63,7 +93,8 @@ class LessonPage:
             from playwright.sync_api import sync_playwright
         except ImportError:
             raise ClassroomError("Playwright is not installed: run `make setup` (it installs orderlab[dev])") from None
-        self._playwright = sync_playwright().start()
+        with _own_session():
+            self._playwright = sync_playwright().start()
         try:
             self.browser = self._playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
             self.page = self.browser.new_page(viewport=VIEWPORT)
@@ -84,8 +115,18 @@ class LessonPage:
     def run_first_cell(self, timeout_s: float = 180.0) -> None:
         """Shift+Enter in the first code cell; returns once the panel says the lab runs."""
         cell = self.page.locator(".jp-CodeCell").first
-        cell.locator(".jp-InputArea-editor").click()
-        self.page.keyboard.press("Shift+Enter")
+        prompt = cell.locator(".jp-InputPrompt").first
+        for _attempt in range(RUN_ATTEMPTS):
+            cell.locator(".jp-InputArea-editor").click()
+            self.page.keyboard.press("Shift+Enter")
+            try:  # "[*]:" or "[1]:"; a kernel still connecting drops the request, and the prompt stays "[ ]:"
+                wait_for("the first cell to run", lambda: re.search(r"\[(\*|\d+)\]", prompt.inner_text()), RUN_STARTS_S)
+                break
+            except ClassroomError:
+                continue
+        else:
+            raise ClassroomError(f"lesson 05's first cell did not start running after {RUN_ATTEMPTS} Shift+Enter: "
+                                 "is the kernel starting?")
         try:
             wait_for("the control room", lambda: self.page.locator(".orderlab-control-room").count(), timeout_s, poll_s=0.5)
         except ClassroomError:
