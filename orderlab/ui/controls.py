@@ -209,7 +209,9 @@ class ControlRoom:
 
     # -- knobs ---------------------------------------------------------------------
     def _settle(self) -> None:
+        """The "falls behind" sentence ignores the next :data:`SETTLE_S` seconds: a knob just moved."""
         self._judge_from = time.time() + SETTLE_S
+
     def _set_rate(self, value: int) -> None:
         if self.lab.running:
             self.lab.set_rate(value)

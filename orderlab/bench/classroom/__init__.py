@@ -55,7 +55,9 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         shot = artifacts / FAILED
         raise UserError(f"classroom bench: {lines[0]}" + (f" (the page as it was: {shot})" if shot.exists() else "")) from None
     if not plan.quick:  # a tiny run's figures mean little: the saved result stays the last real one
-        report = report.saved(str(save_result(report.as_dict(), held_rate_path())))
+        saved = held_rate_path()
+        report = report.saved(str(saved))  # the saved file says where it is, as the printed report does
+        save_result(report.as_dict(), saved)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
