@@ -99,12 +99,25 @@ def held_figures(**changes: float) -> dict:
 
 
 def test_a_step_is_held_when_every_share_is_met_and_no_lag_grows_past_one_percent_of_the_rate():
-    assert shortfalls(1000, **held_figures()) == ()
-    assert shortfalls(1000, **held_figures(lag_growth_per_s={"email": 900.0})) == ("e-mail falls behind by 900/s: its lag grows",)
-    assert shortfalls(1000, **held_figures(lag_growth_per_s={"email": 10.5})) != ()  # 1 % of 1000 is 10
-    assert shortfalls(1000, **held_figures(settled_per_s=960.0)) == ("settled 960/s of 1,000/s placed",)
-    assert shortfalls(1000, **held_figures(emailed_per_s=870.0)) == ("e-mailed 870/s of 900/s confirmed",)
-    assert shortfalls(2000, **held_figures(placed_per_s=1500.0, settled_per_s=1500.0)) == ("placed 1,500/s of the 2,000/s asked",)
+    held = {"window_s": 30.0}
+    assert shortfalls(1000, **held, **held_figures()) == ()
+    assert shortfalls(1000, **held, **held_figures(lag_growth_per_s={"email": 900.0})) == ("e-mail falls behind by 900/s: its lag grows",)
+    assert shortfalls(1000, **held, **held_figures(lag_growth_per_s={"email": 10.5})) != ()  # 1 % of 1000 is 10
+    assert shortfalls(1000, **held, **held_figures(settled_per_s=960.0)) == ("settled 960/s of 1,000/s placed",)
+    assert shortfalls(1000, **held, **held_figures(emailed_per_s=870.0)) == ("e-mailed 870/s of 900/s confirmed",)
+    assert shortfalls(2000, **held, **held_figures(placed_per_s=1500.0, settled_per_s=1500.0)) == ("placed 1,500/s of the 2,000/s asked",)
+
+
+def test_a_lag_that_grew_by_less_than_one_batch_over_the_window_is_jitter():
+    at_100 = held_figures(placed_per_s=100.0, settled_per_s=100.0, confirmed_per_s=90.0, emailed_per_s=90.0)
+    # 1 % of 100/s is 1/s: 2/s over 30 s is 60 records, less than a poll's 100
+    assert shortfalls(100, window_s=30.0, **{**at_100, "lag_growth_per_s": {"analytics": 2.0}}) == ()
+    assert shortfalls(100, window_s=30.0, **{**at_100, "lag_growth_per_s": {"analytics": 3.5}}) != ()  # 105 records
+    # a 5 s window of a short hold: 20/s is one batch
+    assert shortfalls(100, window_s=5.0, **{**at_100, "lag_growth_per_s": {"email": 19.0}}) == ()
+    assert shortfalls(100, window_s=5.0, **{**at_100, "lag_growth_per_s": {"email": 21.0}}) != ()
+    # from 333/s up, with 30 s windows, 1 % of the rate is the bound
+    assert shortfalls(1000, window_s=30.0, **held_figures(lag_growth_per_s={"email": 10.5})) != ()
 
 
 def step(rate: int, *, held: bool = True, p99: float = 300.0, chart_hz: float = 1.0) -> StepResult:

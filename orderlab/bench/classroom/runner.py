@@ -104,14 +104,15 @@ class _Step:
         }
         growth = {group: float(per_s) for group, per_s in last.get("lag_growth_per_s", {}).items()}
         kernel_seconds = last["now"] - first["now"]
+        window_s = after["taken_at"] - before["taken_at"]
         return StepResult(
-            rate=rate, window_s=after["taken_at"] - before["taken_at"], **figures, lag_growth_per_s=growth,
+            rate=rate, window_s=window_s, **figures, lag_growth_per_s=growth,
             latencies_ms=tuple(latencies), chart_frames=len(arrived), chart_hz=_chart_hz(arrived, page_seconds),
             kernel_frames_hz=(last["frames"] - first["frames"]) / kernel_seconds if kernel_seconds > 0 else math.nan,
             processes=used,
             machine_cpu_s=machine_after - machine_before if machine_after is not None and machine_before is not None else None,
             panel_says=last["behind"], screenshot=str(shot),
-            shortfalls=shortfalls(rate, lag_growth_per_s=growth, **figures),
+            shortfalls=shortfalls(rate, lag_growth_per_s=growth, window_s=window_s, **figures),
         )
 
 
