@@ -81,7 +81,7 @@ browser: setup
 
 # Retake the README's screenshots (docs/*.png) in headless Chromium; look at them before committing.
 screenshots: setup
-	ORDERLAB_DOCS_SCREENSHOTS=1 $(WITH_BROKER) $(PYTEST) -s tests/browser/test_docs_screenshots.py
+	$(WITH_BROKER) $(PYTEST) -s tests/browser/retake_docs_screenshots.py
 
 notebooks: setup
 	$(WITH_BROKER) $(PYTEST) $(NBVAL_ARGS) notebooks

@@ -1,5 +1,6 @@
 """The README's screenshots, retaken in JupyterLab in headless Chromium
-(``make screenshots``, which sets ``ORDERLAB_DOCS_SCREENSHOTS=1``; skipped otherwise).
+(``make screenshots``). The file's name does not match ``test_*.py``, so
+``make test`` does not collect it; pytest runs it when it is named.
 
 - ``docs/control_room.png``: lesson 05 with its first cell run, and only that
   one, so the sliders show the values of the code above them; taken after
@@ -18,7 +19,6 @@ and are copied to ``docs/``: look at them before committing.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -33,11 +33,7 @@ DOCS = REPO / "docs"
 STEADY_S = 40  # the control room runs this long before its picture
 TOASTS = ".jp-toast-container .Toastify__toast, .jp-Notification-Toast"
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not os.environ.get("ORDERLAB_DOCS_SCREENSHOTS"),
-                       reason="retakes the README's screenshots: make screenshots (ORDERLAB_DOCS_SCREENSHOTS=1)"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
