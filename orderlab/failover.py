@@ -45,6 +45,7 @@ from .replication import (
     partitions_frame,
     read_partition,
 )
+from .polling import poll_until
 from .seed import SEED
 from .services.orders import OrdersBackend
 from .settings import in_test_mode
@@ -226,15 +227,7 @@ class Rejoin:
 
 
 def _wait_for(condition: Callable[[], Any], timeout_s: float, what: str, poll_s: float = 0.1) -> Any:
-    """Poll ``condition`` until it returns something truthy (returned), or BrokerError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BrokerError(f"{what} did not happen within {timeout_s:g} s")
-        time.sleep(poll_s)
+    return poll_until(condition, timeout_s, what, poll_s=poll_s, error=BrokerError)
 
 
 def _timed_orders(lab: Any) -> AckTimedOrders:

@@ -33,6 +33,7 @@ from .broker.cluster import LocalCluster
 from .broker.errors import BrokerError
 from .broker.metadata import PartitionState
 from .broker.procs import free_consecutive_ports
+from .polling import poll_until
 
 Progress = Callable[[str], None]
 
@@ -191,15 +192,7 @@ def read_partition(bootstrap_servers: str, topic: str, partition: int, prefix: s
 
 
 def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll ``condition`` until it returns something truthy (returned), or BrokerError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BrokerError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)
+    return poll_until(condition, timeout, what, poll_s=0.05, error=BrokerError)
 
 
 def create_replicated_topic(cluster: LocalCluster, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:

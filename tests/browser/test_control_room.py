@@ -18,6 +18,8 @@ from typing import Callable
 
 import pytest
 
+from orderlab.polling import poll_until
+
 pytestmark = pytest.mark.integration
 
 NOTEBOOK = "05_control_room.ipynb"
@@ -36,14 +38,7 @@ def errors_shown(page) -> list[str]:
 
 def wait_for(what: str, condition: Callable[[], object], timeout: float, poll: float = 0.25) -> object:
     """Poll ``condition`` until it returns something true, up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
+    return poll_until(condition, timeout, what, poll_s=poll, error=AssertionError)
 
 
 def measured_rate(page) -> float:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ...polling import poll_until
 from .errors import ClassroomError
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: no browser is downloaded
@@ -73,14 +73,7 @@ def _own_session() -> Iterator[None]:
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout_s: float, poll_s: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ClassroomError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(poll_s)
+    return poll_until(condition, timeout_s, what, poll_s=poll_s, error=ClassroomError)
 
 
 class LessonPage:
