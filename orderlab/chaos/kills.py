@@ -16,7 +16,7 @@ from ..clients import PRODUCER_ACKS
 from ..services.email import RESEND_WINDOW
 from ..services.faults import HOLDING
 from .processes import ChildProcess, role_process
-from .scenarios import CRASH_MIN_RECORDS, FAULT_WAIT_S, Run
+from .scenarios import CRASH_MIN_RECORDS, FAULT_WAIT_S, Run, place_while_broker_down
 
 # email_kill: the catcher takes this long to accept each message, so a batch
 # is in flight at the kill (8 connections: about 160 mails a second).
@@ -31,21 +31,13 @@ def broker_kill(run: Run) -> None:
         raise RuntimeError("broker_kill needs a private LocalBroker it may kill")
     _warm_up(run)
     before = run.placed
-    run.flow()  # these orders wait in the producer's buffer until the broker is back
+    run.flow()
     killed_at = time.monotonic()
     broker.kill()
     run.say(f"broker SIGKILLed after {before} orders")
-    run.until_placed(2 * run.orders // 3)
-    run.flow(False)
-    during = run.placed - before
-    broker.start()
-    up_at = time.monotonic()
-    run.flow()
-    run.extra.update(placed_while_down=during, seconds_down=round(up_at - killed_at, 2))
-    run.notes.append(f"broker JVM SIGKILLed after {before} orders, down {up_at - killed_at:.1f} s while {during} more were "
+    during, seconds_down = place_while_broker_down(run, before, killed_at)
+    run.notes.append(f"broker JVM SIGKILLed after {before} orders, down {seconds_down:.1f} s while {during} more were "
                      "placed, then started again on the same data and port")
-    if during == 0:
-        run.problems.append("no order was placed while the broker was down")
 
 
 def transactions_kill(run: Run) -> None:

@@ -124,21 +124,33 @@ def broker_restart(run: Run) -> None:
     broker.stop()
     down_at = time.monotonic()
     run.say(f"broker stopped after {before} orders ({down_at - stopping:.1f} s to stop)")
+    during, seconds_down = place_while_broker_down(run, before, down_at)
+    run.notes.append(
+        f"broker stopped (SIGTERM) after {before} orders, down {seconds_down:.1f} s while {during} more were "
+        f"placed, then started again on the same data and port"
+    )
+    run.say(f"broker back after {seconds_down:.1f} s; {during} orders were placed while it was down")
+
+
+def place_while_broker_down(run: Run, before: int, down_at: float) -> tuple[int, float]:
+    """Orders flow (waiting in the producer) until two thirds are placed, then the broker starts again.
+
+    Returns how many orders were placed while it was down and for how long;
+    a run that placed none there proves nothing and is a problem.
+    """
+    if run.broker is None:
+        raise RuntimeError("a broker scenario needs a private LocalBroker")
     run.flow()  # these orders wait in the producer's buffer until the broker is back
     run.until_placed(2 * run.orders // 3)
     run.flow(False)
     during = run.placed - before
-    broker.start()
-    up_at = time.monotonic()
+    run.broker.start()
+    seconds_down = time.monotonic() - down_at
     run.flow()
-    run.extra.update(placed_while_down=during, seconds_down=round(up_at - down_at, 2))
-    run.notes.append(
-        f"broker stopped (SIGTERM) after {before} orders, down {up_at - down_at:.1f} s while {during} more were "
-        f"placed, then started again on the same data and port"
-    )
-    run.say(f"broker back after {up_at - down_at:.1f} s; {during} orders were placed while it was down")
+    run.extra.update(placed_while_down=during, seconds_down=round(seconds_down, 2))
     if during == 0:
         run.problems.append("no order was placed while the broker was down")
+    return during, seconds_down
 
 
 def _every_role_working(lab: Lab) -> bool:
