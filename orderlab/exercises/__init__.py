@@ -26,7 +26,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-__all__ = ["Exercise", "NotYet", "check", "exercise", "is_blank", "registry"]
+__all__ = ["Exercise", "NotYet", "a_number", "check", "exercise", "is_blank", "registry", "whole_number"]
 
 
 class NotYet(AssertionError):
@@ -36,6 +36,20 @@ class NotYet(AssertionError):
 def is_blank(answer: Any) -> bool:
     """``...`` or ``None``: what an answer cell ships with."""
     return answer is Ellipsis or answer is None
+
+
+def whole_number(answer: Any, what: str) -> int:
+    """``answer`` if it is an int (a bool is not one, though Python says so), else a hint naming ``what``."""
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        raise NotYet(f"give {what} as a whole number, not a {type(answer).__name__}")
+    return answer
+
+
+def a_number(answer: Any, what: str) -> float:
+    """``answer`` as a float if it is an int or a float (not a bool), else a hint naming ``what``."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        raise NotYet(f"give {what} as a number, not a {type(answer).__name__}")
+    return float(answer)
 
 
 # A check: (answer, **facts) -> the line to print when it passes; raises NotYet otherwise.

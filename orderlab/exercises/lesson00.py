@@ -6,7 +6,7 @@ from typing import Any
 
 from ..settings import Settings
 from ..topology import load_topology
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
 _EXAMPLE = Settings(bootstrap_servers="localhost:9092", topic_suffix="-lesson00-1a2b3c4d")
 
@@ -42,8 +42,7 @@ def email_reads(answer: Any, *, settings: Settings) -> str:
     solution=lambda actual: actual,
 )
 def partitions(answer: Any, *, actual: int) -> str:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give a whole number of partitions, not a {type(answer).__name__}")
+    whole_number(answer, "the number of partitions")
     if answer != actual:
         raise NotYet(f"{answer} is not it: the broker says otherwise; read the 'partitions' column again")
     return f"order_details has {actual} partitions"

@@ -5,18 +5,13 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..peek import partition_for_key
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
 # records per partition of orders_by_customer, as a run of lesson 01 reads them back
 _SIZES = {0: 324, 1: 56, 2: 58, 3: 20, 4: 124, 5: 18}
 # key -> partition as read back from a 6-partition topic (what partition_for_key(key, 6) gives)
 _PLACEMENT = {f"customer-{n:02d}": partition_for_key(f"customer-{n:02d}", 6) for n in range(1, 21)}
 
-
-def _whole_number(answer: Any, what: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give {what} as a whole number, not a {type(answer).__name__}")
-    return answer
 
 
 @exercise(
@@ -27,7 +22,7 @@ def _whole_number(answer: Any, what: str) -> int:
     solution=lambda records: max(records, key=records.get),
 )
 def hot_partition(answer: Any, *, records: Mapping[int, int]) -> str:
-    partition = _whole_number(answer, "the partition")
+    partition = whole_number(answer, "the partition")
     if partition not in records:
         raise NotYet(f"the topic has partitions {min(records)} to {max(records)}; {partition} is not one of them")
     most = max(records.values())
@@ -48,7 +43,7 @@ def hot_partition(answer: Any, *, records: Mapping[int, int]) -> str:
 )
 def moved_customers(answer: Any, *, placement: Mapping[str, int], partitions_after: int) -> str:
     """``placement``: where the broker put each customer's records (read back); the check recomputes the new count's partitions."""
-    count = _whole_number(answer, "the number of customers")
+    count = whole_number(answer, "the number of customers")
     if not placement:
         raise NotYet("no customer records were read back: run the cells of the skew section first")
     moved = sum(partition_for_key(key, partitions_after) != partition for key, partition in placement.items())

@@ -10,16 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..loops import Delivery
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
 # a loop run: 30 orders handled cleanly, 30 lost 5 with the commit first, 30 answered 5 twice with the commit last
 _AFTER_BOTH = Delivery(placed=90, answered=85, outcome_records=90, lost=5, duplicates=5, unread=0)
-
-
-def _count(answer: Any) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give a count of orders, a whole number, not a {type(answer).__name__}")
-    return answer
 
 
 def _ran(measured: Delivery) -> None:
@@ -39,7 +33,7 @@ def _ran(measured: Delivery) -> None:
     solution=lambda measured: measured.lost,
 )
 def at_most_once(answer: Any, *, measured: Delivery) -> str:
-    count = _count(answer)
+    count = whole_number(answer, "a count of orders")
     _ran(measured)
     if measured.lost == 0:
         raise NotYet("no order is lost yet: commit before the processing, crash the loop with crash_after, then restart it "
@@ -61,7 +55,7 @@ def at_most_once(answer: Any, *, measured: Delivery) -> str:
     solution=lambda measured: measured.duplicates,
 )
 def at_least_once(answer: Any, *, measured: Delivery) -> str:
-    count = _count(answer)
+    count = whole_number(answer, "a count of orders")
     _ran(measured)
     if measured.duplicates == 0:
         raise NotYet("no order has two outcomes yet: crash the loop as written (commit last) with crash_after, "

@@ -6,13 +6,8 @@ from typing import Any, Iterable
 
 from ..mail.caught import CaughtMail
 from ..peek import partition_for_key
-from . import NotYet, exercise
+from . import NotYet, a_number, exercise, whole_number
 
-
-def _whole_number(answer: Any, what: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give {what} as a whole number, not a {type(answer).__name__}")
-    return answer
 
 
 @exercise(
@@ -24,7 +19,7 @@ def _whole_number(answer: Any, what: str) -> int:
 )
 def confirmed_partition(answer: Any, *, order_id: str, partitions: int) -> str:
     """``partitions``: how many partitions order_confirmed has (the broker says); the key decides which one."""
-    partition = _whole_number(answer, "the partition")
+    partition = whole_number(answer, "the partition")
     if not 0 <= partition < partitions:
         raise NotYet(f"order_confirmed has partitions 0 to {partitions - 1}; {partition} is not one of them")
     expected = partition_for_key(order_id, partitions)
@@ -53,8 +48,7 @@ _MAILS = [CaughtMail("ord-0001", "ada@example.com", "Your order ord-0001 is conf
 def emailed_after(answer: Any, *, mails: Iterable[Any], order_id: str, paid_at: float) -> str:
     """``mails``: what the catcher received (each knows when its order was created); ``paid_at``: the ledger's
     payment time. The journey is not asked: the catcher's own clock answers."""
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise NotYet(f"give a number of milliseconds, not a {type(answer).__name__}")
+    a_number(answer, "the time in milliseconds")
     mail = _mail_of(mails, order_id)
     if mail is None:
         raise NotYet(f"the catcher has no e-mail for {order_id} yet: place the three orders first")

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import aggregates
 from ..eventtime import window_start
-from . import NotYet, exercise
+from . import NotYet, a_number, exercise
 
 _T0 = 1_700_000_000.0
 # a small run: four orders (b declined, d the late one, made 30 s before it was seen) and their items
@@ -34,12 +34,6 @@ def _average_confirmed(orders: pd.DataFrame, outcomes: pd.DataFrame) -> float:
     return float(paid["total_cents"].sum() / len(paid) / 100.0) if len(paid) else 0.0
 
 
-def _number(answer: Any) -> float:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise NotYet(f"give an amount in EUR, a number, not a {type(answer).__name__}")
-    return float(answer)
-
-
 @exercise(
     "04.average_value",
     hint="revenue counts confirmed orders only: keep the orders whose order_id has approved == True in outcomes, "
@@ -49,7 +43,7 @@ def _number(answer: Any) -> float:
     solution=lambda orders, outcomes: _average_confirmed(orders, outcomes),
 )
 def average_value(answer: Any, *, orders: pd.DataFrame, outcomes: pd.DataFrame) -> str:
-    value = _number(answer)
+    value = a_number(answer, "an amount in EUR")
     expected = _average_confirmed(orders, outcomes)
     every_order = float(orders["total_cents"].mean() / 100.0) if len(orders) else 0.0
     if abs(value - expected * 100) < 1:

@@ -7,13 +7,8 @@ from typing import Any
 import pandas as pd
 
 from ..topology import load_topology
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
-
-def _whole_number(answer: Any, what: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give {what} as a whole number, not a {type(answer).__name__}")
-    return answer
 
 
 @exercise(
@@ -27,7 +22,7 @@ def _whole_number(answer: Any, what: str) -> int:
 def crash_duplicates(answer: Any, *, duplicates: int, crashed_batch: int) -> str:
     """``duplicates``: extra outcome records, read back from both outcome topics; ``crashed_batch``: the records the
     worker died holding."""
-    count = _whole_number(answer, "the number of records")
+    count = whole_number(answer, "the number of records")
     if count == duplicates:
         return ("the outcomes the dead worker had sent but not committed were written again by the survivor: "
                 "at-least-once; the ledger kept the card charges to one each")
@@ -51,7 +46,7 @@ def _readers(topic: str, topology_name: str) -> list[str]:
     solution=lambda topic, topology: len(_readers(topic, topology)),
 )
 def dead_letters_per_record(answer: Any, *, topic: str, topology: str) -> str:
-    count = _whole_number(answer, "the number of dead letters")
+    count = whole_number(answer, "the number of dead letters")
     readers = _readers(topic, topology)
     if count == len(readers):
         return (f"{count}: {' and '.join(readers)} read {topic}, each in its own consumer group, and each puts what it "
@@ -83,7 +78,7 @@ _FRAME = pd.DataFrame(
 )
 def backlog_peak(answer: Any, *, frame: pd.DataFrame, answered_s: float) -> str:
     """``frame``: the restart watch's samples (index: seconds since the stop); ``answered_s``: when the broker answered."""
-    count = _whole_number(answer, "the lag (records)")
+    count = whole_number(answer, "the lag (records)")
     peak = _peak(frame, "transactions", answered_s)
     if peak == 0:
         raise NotYet("no lag was read after the broker came back: run the restart cells first")

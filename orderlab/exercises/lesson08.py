@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
 _Record = namedtuple("_Record", "topic partition offset")
 _BATCH = [_Record("order_details-lesson08-1a2b3c4d", 0, 7), _Record("order_details-lesson08-1a2b3c4d", 0, 8),
@@ -86,8 +86,7 @@ def offsets_to_commit(answer: Any, *, batch: Any) -> str:
 )
 def aborted_confirmations(answer: Any, *, uncommitted: int, committed: int, aborted_on_both_topics: int) -> str:
     """``uncommitted``/``committed``: order_confirmed's records as the two kinds of reader count them."""
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give a number of records, a whole number, not a {type(answer).__name__}")
+    whole_number(answer, "the number of records")
     aborted = uncommitted - committed
     if answer == aborted:
         return ("the confirmations of aborted transactions are in the log: a read_uncommitted reader gets them, "

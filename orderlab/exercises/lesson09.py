@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
-
-def _whole_number(answer: Any, what: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give {what} as a whole number, not a {type(answer).__name__}")
-    return answer
 
 
 @exercise(
@@ -22,7 +17,7 @@ def _whole_number(answer: Any, what: str) -> int:
 )
 def tolerated_failures(answer: Any, *, replication_factor: int, min_insync: int) -> str:
     expected = replication_factor - min_insync
-    down = _whole_number(answer, "a number of nodes")
+    down = whole_number(answer, "a number of nodes")
     if down == replication_factor - 1 and down != expected:
         raise NotYet(
             f"with {down} nodes down one copy of the data survives, but an acks=all write is refused while fewer than "
@@ -43,7 +38,7 @@ def tolerated_failures(answer: Any, *, replication_factor: int, min_insync: int)
 )
 def preferred_leader(answer: Any, *, partition: int, replicas: tuple[int, ...], leader: int | None) -> str:
     expected = replicas[0]
-    node = _whole_number(answer, "a node id")
+    node = whole_number(answer, "a node id")
     if node not in replicas:
         raise NotYet(f"node {node} holds no copy of partition {partition} (its replicas are {list(replicas)}): "
                      "only a replica can lead")

@@ -5,13 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..retention import customers_left as rebuilt_customers
-from . import NotYet, exercise
+from . import NotYet, exercise, whole_number
 
-
-def _whole_number(answer: Any, what: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise NotYet(f"give {what} as a whole number, not a {type(answer).__name__}")
-    return answer
 
 
 @exercise(
@@ -22,7 +17,7 @@ def _whole_number(answer: Any, what: str) -> int:
     solution=lambda measured, orders: measured,
 )
 def read_again(answer: Any, *, measured: int, orders: int) -> str:
-    records = _whole_number(answer, "a number of records")
+    records = whole_number(answer, "a number of records")
     if records == orders and records != measured:
         raise NotYet("those are the orders, on order_details; the group reads the payment outcomes too, from the same time on")
     if records != measured:
@@ -44,7 +39,7 @@ def _keys_written(records: list[tuple[str, Any]]) -> int:
 )
 def customers_left(answer: Any, *, records: list[tuple[str, Any]]) -> str:
     expected = rebuilt_customers(records)
-    customers = _whole_number(answer, "a number of customers")
+    customers = whole_number(answer, "a number of customers")
     if customers == _keys_written(records) and customers != expected:
         raise NotYet("that counts every customer id ever written; a tombstone takes its customer out of the table")
     if customers != expected:

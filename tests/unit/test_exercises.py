@@ -70,3 +70,16 @@ def test_a_lesson_ships_its_exercises_blank_and_solves_them_at_the_end(notebook:
 def test_no_test_machinery_shows_in_a_lesson(notebook: Path) -> None:
     text = "\n".join(source(cell) for cell in cells(notebook) if cell["cell_type"] == "code")
     assert "pick(" not in text and "NBVAL_IGNORE_OUTPUT" not in text and "NBVAL_SKIP" not in text
+
+
+def test_answers_of_the_wrong_kind_get_a_hint_naming_what_is_asked() -> None:
+    from orderlab.exercises import NotYet, a_number, whole_number
+
+    assert whole_number(6, "the number of partitions") == 6
+    assert a_number(3, "an amount in EUR") == 3.0
+    for wrong in (True, 6.0, "6"):
+        with pytest.raises(NotYet, match=f"give the number of partitions as a whole number, not a {type(wrong).__name__}"):
+            whole_number(wrong, "the number of partitions")
+    for wrong in (False, "12.50", None):
+        with pytest.raises(NotYet, match="give an amount in EUR as a number"):
+            a_number(wrong, "an amount in EUR")
