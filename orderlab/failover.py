@@ -44,6 +44,7 @@ from .replication import (
     longest_stall,
     partitions_frame,
     read_partition,
+    wait_for_new_leader,
 )
 from .polling import poll_until
 from .seed import SEED
@@ -265,15 +266,7 @@ def kill_leader(cluster: LocalCluster, lab: Any, partition: int = 0, *, settle_s
         leader = int(state.leader)
         killed_at = time.monotonic()
         cluster.kill(leader)
-
-        def another_leader() -> int | None:
-            try:
-                now = metadata.leader(topic, partition)
-            except BrokerError:
-                return None
-            return now if now not in (None, leader) else None
-
-        new_leader = int(_wait_for(another_leader, timeout_s, f"a new leader for {topic}[{partition}]"))
+        new_leader = wait_for_new_leader(metadata, topic, partition, leader, timeout_s)
         election_s = time.monotonic() - killed_at
     _wait_for(lambda: orders.ack_times(partition)[-1] > killed_at, timeout_s,
               f"partition {partition} acknowledging orders again")

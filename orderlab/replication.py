@@ -31,7 +31,7 @@ import pandas as pd
 
 from .broker.cluster import LocalCluster
 from .broker.errors import BrokerError
-from .broker.metadata import PartitionState
+from .broker.metadata import ClusterMetadata, PartitionState
 from .broker.procs import free_consecutive_ports
 from .polling import poll_until
 
@@ -191,6 +191,21 @@ def read_partition(bootstrap_servers: str, topic: str, partition: int, prefix: s
         consumer.close()
 
 
+def wait_for_new_leader(metadata: ClusterMetadata, topic: str, partition: int, old_leader: int, timeout_s: float) -> int:
+    """The node that leads ``topic[partition]`` once it is led by another than ``old_leader`` (killed just now).
+
+    A metadata request may fail while the cluster elects, so a failed one only means "not yet".
+    """
+    def another_leader() -> int | None:
+        try:
+            now = metadata.leader(topic, partition)
+        except BrokerError:
+            return None
+        return now if now not in (None, old_leader) else None
+
+    return int(_wait(another_leader, timeout_s, f"a new leader for {topic}[{partition}]"))  # type: ignore[arg-type]
+
+
 def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
     return poll_until(condition, timeout, what, poll_s=0.05, error=BrokerError)
 
@@ -269,15 +284,7 @@ def measure_failover(
             killed_at = time.monotonic()
             cluster.kill(leader)
             killed = True
-
-            def another_leader() -> int | None:
-                try:
-                    now = metadata.leader(topic, partition)
-                except BrokerError:
-                    return None
-                return now if now not in (None, leader) else None
-
-            new_leader = int(_wait(another_leader, timeout_s, f"a new leader for {topic}[{partition}]"))  # type: ignore[arg-type]
+            new_leader = wait_for_new_leader(metadata, topic, partition, leader, timeout_s)
             election_s = time.monotonic() - killed_at
             time.sleep(after_s)
         finally:
