@@ -1,9 +1,11 @@
-"""This venv's JupyterLab on a free port over a temporary folder holding lesson 05, in normal mode.
+"""This venv's JupyterLab on a free port over a temporary folder holding lesson 05 (or all the notebooks).
 
 Its settings, workspaces and runtime folders are its own (a teacher's
 JupyterLab state cannot change the run; the news prompt stays off the
-screenshots), and test mode is off: the lesson runs as in class. Stopped
-with its kernels at the end, also when the run fails.
+screenshots), and test mode is off unless asked: for the classroom bench
+the lesson runs as in class; the browser tests run the same server over
+every notebook in test mode. Stopped with its kernels at the end, also
+when the run fails.
 """
 
 from __future__ import annotations
@@ -45,8 +47,12 @@ def free_port() -> int:
 class LabServer:
     """``with LabServer(bootstrap) as server:`` JupyterLab answers at ``server.url`` until the block ends."""
 
-    def __init__(self, bootstrap_servers: str, *, start_timeout_s: float = 120.0) -> None:
+    def __init__(self, bootstrap_servers: str, *, notebooks: Path | None = None, test_mode: bool = False,
+                 start_timeout_s: float = 120.0) -> None:
+        """``notebooks``: a notebook, or a folder of them, to serve copies of (lesson 05 when None)."""
         self.bootstrap_servers = bootstrap_servers
+        self.notebooks = notebooks
+        self.test_mode = test_mode
         self.start_timeout_s = start_timeout_s
         self.token = secrets.token_hex(16)
         self.port = 0
@@ -76,10 +82,17 @@ class LabServer:
 
     def start(self) -> "LabServer":
         self.base = Path(tempfile.mkdtemp(prefix="orderlab-classroom-"))
-        self.root.mkdir()
-        shutil.copyfile(lesson_path(), self.root / LESSON)
+        source = self.notebooks or lesson_path()
+        if source.is_dir():
+            shutil.copytree(source, self.root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        else:
+            self.root.mkdir()
+            shutil.copyfile(source, self.root / source.name)
         env = {key: value for key, value in os.environ.items() if key != TEST_MODE_VARIABLE}  # normal mode: as in class
+        if self.test_mode:
+            env[TEST_MODE_VARIABLE] = "1"
         env.update({
+            "IPYTHONDIR": os.environ.get("IPYTHONDIR", str(self.base / "ipython")),
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "JUPYTER_CONFIG_DIR": str(self.base / "config"),
             "JUPYTERLAB_SETTINGS_DIR": str(self.base / "settings"),
