@@ -95,16 +95,41 @@ def prepare_location(path: str, setting: str | None = None) -> None:
         raise _location_error(path, f"cannot create the folder {folder}: {exc.strerror or exc}", setting) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _location_error(path, f"cannot write in the folder {folder}", setting)
-    if os.path.exists(path):
-        try:
-            with open(path, "rb") as handle:
-                header = handle.read(len(SQLITE_HEADER))
-        except OSError as exc:
-            raise _location_error(path, f"cannot read it: {exc.strerror or exc}", setting) from None
-        if header and header != SQLITE_HEADER:  # an empty file is a new database to SQLite
-            raise _location_error(path, "the file there is not an SQLite database", setting)
-        if not os.access(path, os.R_OK | os.W_OK):
-            raise _location_error(path, "the file there cannot be written", setting)
+    if not os.path.exists(path):
+        return
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise _location_error(path, "the file there cannot be written", setting)
+    # Asked of SQLite, not read with open(): closing a descriptor of our own
+    # would drop every POSIX lock this process holds on the file, those of
+    # its other open ledgers included (SQLite keeps its descriptors open).
+    probe: sqlite3.Connection | None = None
+    try:
+        probe = sqlite3.connect(f"file:{path}", uri=True, timeout=30)
+        probe.execute("PRAGMA schema_version").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise
+        problem = "the file there is not an SQLite database" if _not_a_database(path) else f"SQLite cannot use it: {exc}"
+        raise _location_error(path, problem, setting) from None
+    finally:
+        if probe is not None:
+            probe.close()
+
+
+def _not_a_database(path: str) -> bool:
+    """Whether ``path`` is a non-empty file without SQLite's header (only once SQLite has refused it).
+
+    Read only after SQLite refused the file, when no connection of this
+    process can hold it: closing this descriptor drops every POSIX lock the
+    process has on the file, and another process then takes a live
+    database's write-ahead log for its own to checkpoint and delete.
+    """
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError:
+        return False
+    return bool(header) and header != SQLITE_HEADER  # an empty file is a new database to SQLite
 
 
 class Ledger:

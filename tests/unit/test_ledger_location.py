@@ -157,3 +157,32 @@ def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
             Ledger(str(locked / "l.db"))
     finally:
         locked.chmod(0o700)
+
+
+def test_opening_a_second_ledger_keeps_the_first_ones_lock(tmp_path: Path) -> None:
+    """POSIX drops every lock a process holds on a file when it closes any descriptor of that file.
+
+    Reading the header with ``open()`` while another ledger of this process
+    had the file open dropped that ledger's shared lock, so another process
+    (the relay child records accepted e-mails in the same file) closing its
+    connection believed it was the last one, checkpointed and deleted the
+    write-ahead log under the live connection: "database disk image is
+    malformed". The check leaves reading the file to SQLite, which keeps
+    its own descriptors open.
+    """
+    import subprocess
+    import sys
+
+    path = tmp_path / "l.db"
+    wal = tmp_path / "l.db-wal"
+    first = Ledger(str(path))
+    try:
+        first._db.execute("INSERT INTO emails VALUES ('ord-1', 'm-1', 0)")  # the write-ahead log now holds a frame
+        second = Ledger(str(path))  # opening the file again must keep the first ledger's locks
+        subprocess.run([sys.executable, "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("
+                        "'SELECT count(*) FROM emails').fetchall()", str(path)], check=True, timeout=60)
+        # the other process closed while this one still had the file open: it must not have removed the log
+        assert wal.exists()
+        second.close()
+    finally:
+        first.close()
