@@ -262,7 +262,8 @@ def quantity_problem(sku: Any, quantity: Any) -> str | None:
 
 # -- JSON ---------------------------------------------------------------------
 
-def _order_dict(order: Order) -> dict[str, Any]:
+def order_dict(order: Order) -> dict[str, Any]:
+    """An order as plain data: what its JSON record holds (the Avro lesson writes the same fields)."""
     return {
         "order_id": order.order_id,
         "customer_id": order.customer_id,
@@ -308,14 +309,14 @@ def _encoding(as_dict: Callable[[Any], dict[str, Any]]) -> Callable[[Any], bytes
 
 
 def _confirmed_dict(record: ConfirmedOrder) -> dict[str, Any]:
-    return {"order": _order_dict(record.order), "payment_id": record.payment_id, "confirmed_at": record.confirmed_at}
+    return {"order": order_dict(record.order), "payment_id": record.payment_id, "confirmed_at": record.confirmed_at}
 
 
 def _declined_dict(record: DeclinedOrder) -> dict[str, Any]:
-    return {"order": _order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at}
+    return {"order": order_dict(record.order), "reason": record.reason, "declined_at": record.declined_at}
 
 
-_encode_order = _encoding(_order_dict)
+_encode_order = _encoding(order_dict)
 _encode_confirmed = _encoding(_confirmed_dict)
 _encode_declined = _encoding(_declined_dict)
 

@@ -230,6 +230,10 @@ class Ledger:
             for row in self._rows_among("SELECT order_id, approved, reason, payment_id, processed_at FROM payments", order_ids)
         }
 
+    def payment(self, order_id: str) -> PaymentResult | None:
+        """The payment recorded for ``order_id`` (approved or declined), or None if it was never settled."""
+        return self._payments_among([order_id]).get(order_id)
+
     def charge_count(self, order_ids: Iterable[str] | None = None) -> int:
         return self._count("gateway_charges", order_ids)
 
@@ -264,6 +268,11 @@ class Ledger:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def email_record(self, order_id: str) -> tuple[str, float] | None:
+        """``(message_id, recorded_at)`` of the e-mail recorded for ``order_id``, or None if none is."""
+        row = self._db.execute("SELECT message_id, sent_at FROM emails WHERE order_id = ?", (order_id,)).fetchone()
+        return None if row is None else (str(row[0]), float(row[1]))
 
     def emailed_ids(self) -> list[str]:
         return [order_id for (order_id,) in self._db.execute("SELECT order_id FROM emails")]

@@ -30,7 +30,7 @@ from .settings import Settings, new_run_suffix
 from .topics import ensure_topics
 from .topology import load_topology
 from .ui.logs import capture_logs
-from .ui.mode import in_test_mode
+from .ui.mode import lesson_seconds
 
 # "-lesson05-1a2b3c4d": what new_run_suffix(lesson) makes for a lesson
 LESSON_SUFFIX = re.compile(r"-(lesson\d\d[a-z0-9_]*)-([0-9a-f]{8})$")
@@ -220,12 +220,11 @@ def play_phases(lab: Lab, phases: Iterable[tuple[float, float]]) -> int:
     """Traffic with a shape: for each ``(orders per second, seconds)``, that many orders at that rate, one phase
     after the other; returns how many orders were placed.
 
-    Under test mode (``ORDERLAB_TEST_MODE``) each phase lasts half as long, at the same rate.
+    Under test mode each phase is shorter, at the same rate (:func:`~orderlab.ui.mode.lesson_seconds`).
     """
-    scale = 0.5 if in_test_mode() else 1.0
     placed = 0
     for rate, seconds in phases:
-        count = max(1, round(rate * seconds * scale))
+        count = max(1, round(rate * lesson_seconds(seconds)))
         lab.generate(count, rate=rate)
         placed += count
     return placed

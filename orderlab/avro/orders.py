@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..events import Order, order_from_dict
+from ..events import Order, order_dict, order_from_dict
 from .compat import can_read, check_compatibility
 
 ORDER_V1: dict[str, Any] = {
@@ -158,19 +158,7 @@ def field_default(schema: Mapping[str, Any], name: str) -> Any:
 
 def order_record(order: Order, **extra: Any) -> dict[str, Any]:
     """An :class:`~orderlab.events.Order` as the datum an order schema writes; ``extra`` adds fields."""
-    return {
-        "order_id": order.order_id,
-        "customer_id": order.customer_id,
-        "customer_email": order.customer_email,
-        "items": [
-            {"sku": i.sku, "name": i.name, "quantity": i.quantity, "unit_price_cents": i.unit_price_cents}
-            for i in order.items
-        ],
-        "total_cents": order.total_cents,
-        "currency": order.currency,
-        "created_at": order.created_at,
-        **extra,
-    }
+    return {**order_dict(order), **extra}
 
 
 def order_from_record(datum: Mapping[str, Any]) -> Order:

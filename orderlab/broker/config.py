@@ -87,6 +87,9 @@ def render_properties(items: dict[str, str]) -> str:
     return "".join(f"{key}={_escape(str(value))}\n" for key, value in items.items())
 
 
+# How often a local broker or cluster node looks for expired segments (see TUNING).
+RETENTION_CHECK_INTERVAL_MS = 5000
+
 # Settings every local node gets, single broker or cluster node.
 TUNING: dict[str, str] = {
     # The default 3 s delays every first consumer group join.
@@ -102,6 +105,16 @@ TUNING: dict[str, str] = {
     # Heartbeats over 127.0.0.1 cost nothing.
     "broker.heartbeat.interval.ms": "500",
     "broker.session.timeout.ms": "3000",
+    # How often the broker deletes segments past their topic's retention.ms
+    # (or retention.bytes): every 5 minutes by default, and it is a broker-wide
+    # setting only, which no topic config overrides. Lesson 10 shows a segment
+    # expire within a minute; one pass over a few hundred small logs is cheap.
+    "log.retention.check.interval.ms": str(RETENTION_CHECK_INTERVAL_MS),
+    # A node that has not registered with the controller quorum this long after
+    # it started gives up and exits: 60 s by default, which three JVMs starting
+    # together on a busy two-core machine overran (a lesson 09 cluster lost a
+    # node 67 s into its start). Starting is bounded by the caller anyway.
+    "initial.broker.registration.timeout.ms": "180000",
 }
 
 

@@ -27,6 +27,7 @@ class CaughtMail:
     body: str
     received_at: float
     created_at: float | None
+    message_id: str | None = None  # the Message-ID header, as the e-mail role recorded it in the ledger
 
     @property
     def latency_s(self) -> float | None:
@@ -72,4 +73,5 @@ def parse_caught(content: bytes, recipients: tuple[str, ...], received_at: float
         body=_text_body(parsed),
         received_at=received_at,
         created_at=created_at,
+        message_id=_header(parsed, "Message-ID"),
     )

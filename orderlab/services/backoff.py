@@ -51,9 +51,16 @@ class BackOff:
         log.log(level, "%s: %s failed (%s: %s); retrying in %.1f s", self.name, what, type(exc).__name__, exc, delay)
         return delay
 
-    def polled(self) -> None:
-        """A poll went through (with or without records)."""
-        self.outage.fine("poll")
+    def polled(self, *, connected: bool = True) -> None:
+        """A poll went through (with or without records); ``connected``: the consumer holds a connection to a broker.
+
+        A poll also "goes through" with the broker away: kafka-python then
+        returns no records rather than an error. Such a poll does not end the
+        outage a failed poll began: the role said it was back 0.3 s after it
+        had lost the broker, and lost it again two seconds later.
+        """
+        if connected:
+            self.outage.fine("poll")
 
     def succeeded(self) -> None:
         """A batch went through: the next failure waits the shortest time again."""

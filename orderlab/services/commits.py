@@ -8,6 +8,8 @@ stop commits synchronously and what the idle step compares positions with.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -19,6 +21,7 @@ from .base import Counters
 log = logging.getLogger(__name__)
 
 FINAL_COMMIT_TIMEOUT_MS = 5_000
+RECOMMIT_EVERY_S = 1.0  # a failed commit is sent again when idle, at most this often (the broker may still be away)
 
 
 class OffsetCommitter:
@@ -29,6 +32,10 @@ class OffsetCommitter:
         self.counters = counters
         self.name = name
         self.last: dict[TopicPartition, OffsetAndMetadata] = {}  # the latest sent to be committed, per partition
+        # partitions whose latest commit failed (kafka-python answers on its own thread, hence the lock)
+        self._unconfirmed: set[TopicPartition] = set()
+        self._unconfirmed_lock = threading.Lock()
+        self._recommitted_at = 0.0
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         """Commit a finished batch's offsets without waiting for the answer.
@@ -45,11 +52,18 @@ class OffsetCommitter:
         try:
             self.consumer.commit_async(offsets, callback=self._answered)
         except KafkaError as exc:
-            self.failed(exc)
+            self._answered(offsets, exc)
 
-    def _answered(self, _offsets: Any, result: Any) -> None:
+    def _answered(self, offsets: Any, result: Any) -> None:
         """kafka-python's answer to an asynchronous commit (called on its network thread)."""
-        if isinstance(result, BaseException):
+        failed = isinstance(result, BaseException)
+        with self._unconfirmed_lock:
+            for tp, offset in dict(offsets or {}).items():
+                if not failed:
+                    self._unconfirmed.discard(tp)
+                elif self.last.get(tp) == offset:  # the latest commit of the partition, not an older one
+                    self._unconfirmed.add(tp)
+        if failed:
             self.failed(result)
         else:
             self.counters.add("commits")
@@ -69,9 +83,17 @@ class OffsetCommitter:
         empty poll. Committing "last record + 1" alone stops short of the
         last marker, so a caught-up reader of a transactional topic would
         show a lag of one per partition forever.
+
+        A partition whose latest commit failed (the broker restarting) is
+        committed again here too: a role whose last batch before a quiet
+        spell was not committed showed that batch as lag until the next one.
         """
         skipped: dict[TopicPartition, OffsetAndMetadata] = {}
         assigned = self.consumer.assignment()
+        unconfirmed: set[TopicPartition] = set()
+        if time.monotonic() - self._recommitted_at >= RECOMMIT_EVERY_S:
+            with self._unconfirmed_lock:
+                unconfirmed = set(self._unconfirmed)
         for tp, last in self.last.items():
             if tp not in assigned:
                 continue
@@ -79,9 +101,11 @@ class OffsetCommitter:
                 position = self.consumer.position(tp, timeout_ms=0)
             except KafkaError:
                 continue
-            if position is not None and position > last.offset:
+            if position is not None and (position > last.offset or (position == last.offset and tp in unconfirmed)):
                 skipped[tp] = OffsetAndMetadata(position, "", -1)
         if skipped:
+            if unconfirmed:
+                self._recommitted_at = time.monotonic()
             self.commit(skipped)
 
     def commit_last(self) -> None:

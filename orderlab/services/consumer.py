@@ -30,7 +30,7 @@ from .base import Service
 from .commits import OffsetCommitter
 from .faults import CrashInjection, SimulatedCrash
 from .intake import Intake
-from .outage import report_connections
+from .outage import broker_connections, report_connections
 from .records import Event, Received, first_offsets, next_offsets
 from .unreadable import UnreadableRecord, find_unreadable, may_be_a_record
 
@@ -166,7 +166,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
                 return self._step_over_unreadable(exc)
             self._back_off("poll", exc)
             return None
-        self.backoff.polled()
+        self.backoff.polled(connected=broker_connections(consumer) != 0)  # None (cannot tell) counts as connected
         self.held = frozenset(consumer.assignment())
         self.partitions = len(self.held)
         return [record for records in polled.values() for record in records]

@@ -184,6 +184,12 @@ def test_kafka_internal_topics_fit_a_single_broker(services):
     assert int(env["KAFKA_NUM_PARTITIONS"]) > 1
 
 
+def test_every_kafka_looks_for_expired_segments_within_seconds(services):
+    # broker-wide only (no topic overrides it); lesson 10 watches a segment expire
+    for name in ("kafka", *CLUSTER):
+        assert int(environment(services[name])["KAFKA_LOG_RETENTION_CHECK_INTERVAL_MS"]) <= 10_000, name
+
+
 def test_kafka_keeps_its_data_on_a_named_volume(compose, services):
     kafka = services["kafka"]
     log_dir = environment(kafka)["KAFKA_LOG_DIRS"]

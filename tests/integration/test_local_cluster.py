@@ -1,8 +1,9 @@
 """A real three-node KRaft cluster: kill a partition's leader, see a new one, restart the node, see it rejoin the ISR.
 
-One cluster for the module, on free ports in a temporary folder; it is
-stopped (SIGKILL after a bound) and its folder deleted at the end, also when
-a test fails. Each test leaves every node running. Select these with
+One cluster for the session (``cluster`` in conftest.py, shared with the
+lesson 09 tests), on free ports in a temporary folder; it is stopped
+(SIGKILL after a bound) and its folder deleted at the end, also when a test
+fails. Each test leaves every node running. Select these with
 ``pytest -m cluster``.
 """
 
@@ -12,34 +13,18 @@ import argparse
 import shutil
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from kafka import KafkaProducer
 
 from orderlab.broker import BrokerError, LocalCluster
 from orderlab.broker.cli import add_broker_parser
-from orderlab.broker.procs import command_line, free_consecutive_ports
+from orderlab.broker.procs import free_consecutive_ports
 from orderlab.replication import create_replicated_topic, measure_failover, read_partition, topic_frame
 
 from waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    folder = tmp_path_factory.mktemp("cluster")
-    made = LocalCluster(folder, free_consecutive_ports(3))
-    pids: list[int] = []
-    try:
-        made.start()
-        yield made
-    finally:
-        pids = [pid for node in made.nodes if (pid := node.pid) is not None]
-        made.stop(timeout=15)
-        shutil.rmtree(folder, ignore_errors=True)
-    assert all(command_line(pid) is None for pid in pids), "a node outlived stop()"
 
 
 def everyone_back(cluster: LocalCluster, topic: str) -> bool:

@@ -75,6 +75,8 @@ def test_server_properties_single_node_without_sasl(tmp_path: Path) -> None:
     assert int(props["broker.session.timeout.ms"]) <= 3000
     # a lone broker's controlled shutdown drops the markers of a transaction committed meanwhile
     assert props["controlled.shutdown.enable"] == "false"
+    # lesson 10 watches a segment expire: the broker-wide check must come within seconds, not 5 minutes
+    assert int(props["log.retention.check.interval.ms"]) <= 10_000
     assert not any("sasl" in key.lower() or "SASL" in value for key, value in props.items())
 
 

@@ -59,6 +59,10 @@ def test_cluster_keeps_three_copies_and_accepts_writes_with_two(tmp_path: Path) 
     # A dead node's partitions move after 3 s, not the default 9.
     assert props["broker.session.timeout.ms"] == "3000"
     assert props["group.initial.rebalance.delay.ms"] == "0"
+    # Expired segments go within seconds on every node too (lesson 10's retention, on a cluster).
+    assert int(props["log.retention.check.interval.ms"]) <= 10_000
+    # A node still waiting for the quorum after the default 60 s must not give up: starting is bounded by the caller.
+    assert int(props["initial.broker.registration.timeout.ms"]) >= 180_000
 
 
 def test_a_node_outside_the_voters_is_refused(tmp_path: Path) -> None:

@@ -226,7 +226,7 @@ def test_generated_records_encode_as_their_dicts_would_and_decode_to_equal_recor
         outcomes = [(encode_confirmed, decode_confirmed, ConfirmedOrder(order, "pay_1", order.created_at + 0.5),
                      events._confirmed_dict), (encode_declined, decode_declined,
                      DeclinedOrder(order, "card_expired", order.created_at + 0.5), events._declined_dict),
-                    (encode_order, decode_order, order, events._order_dict)]
+                    (encode_order, decode_order, order, events.order_dict)]
         for encode, decode, record, as_dict in outcomes:
             raw = encode(record)
             assert raw == json.dumps(as_dict(record), separators=(",", ":"), ensure_ascii=False).encode()

@@ -116,6 +116,25 @@ def test_backoff_reports_a_broker_failure_to_the_outage_and_warns_of_any_other(c
     assert any(r.getMessage().startswith("analytics: broker back after") for r in caplog.records)
 
 
+def test_an_empty_poll_without_a_connection_does_not_end_the_outage_a_failed_poll_began(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = Clock()
+    state = outage(clock)
+    backoff = BackOff("analytics", Counters("retries"), state)
+    backoff.failed("poll", KafkaTimeoutError("connection refused"))  # the broker is stopping
+    assert state.lost
+    clock.now = 0.3
+    backoff.polled(connected=False)  # kafka-python returns nothing, no error, while no broker answers
+    assert state.lost
+    clock.now = 20.0
+    backoff.polled(connected=True)
+    assert not state.lost and state.outages == 1
+    said = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert [line.split(": ", 1)[1].split(" (")[0] for line in said] == ["lost the broker", "broker back after 20.0 s"]
+
+
 def connections(*states: bool) -> SimpleNamespace:
     """A stand-in for a kafka-python 3.0 client with connections in these states."""
     return SimpleNamespace(_manager=SimpleNamespace(_conns={n: SimpleNamespace(connected=c) for n, c in enumerate(states)}))
