@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -43,6 +44,9 @@ MAX_OUTCOME_BYTES = 4 * MAX_ORDER_BYTES
 # Keys are order ids (a UUID is 36 bytes); one far longer is not an id, and
 # copied onto every output it would make them too large to send.
 MAX_KEY_BYTES = 1024
+# How many of the values it accepted last a decoder remembers with their
+# records (see _remembering): about 1.5 kB each, so a few MB per record type.
+RECENT_DECODES = 4096
 
 
 class EventError(ValueError):
@@ -395,7 +399,7 @@ def _decoding(build: Callable[[dict[str, Any]], Any], record_class: type, what: 
             check_size(raw, what, limit)
             return build(_loads(raw))
 
-        return decode_std
+        return _remembering(decode_std)
 
     typed = msgspec.json.Decoder(record_class).decode
     refused = msgspec.DecodeError  # ValidationError (a type, a rule) is one too
@@ -410,7 +414,7 @@ def _decoding(build: Callable[[dict[str, Any]], Any], record_class: type, what: 
                 pass
         return build(_loads(raw))
 
-    return decode
+    return _remembering(decode)
 
 
 def _read(payload: dict[str, Any], name: str, kind: type | tuple[type, ...], problems: list[str]) -> Any:
@@ -517,6 +521,35 @@ def _outcome_fields(payload: dict[str, Any], what: str, text: str, at: str) -> t
     if messages:
         raise EventError("; ".join(messages))
     return order, detail, when
+
+
+def _remembering(decode: Callable[[bytes | None], Any], size: int = RECENT_DECODES) -> Callable[[bytes | None], Any]:
+    """``decode``, that returns the record it made for the same bytes among the last ``size`` it accepted.
+
+    In the Lab every role runs in one process, and two roles read each
+    topic: the transactions role and analytics the same order_details
+    values, the e-mail role and analytics the same order_confirmed ones.
+    Decoding is a pure function of the bytes and the records are frozen, so
+    the second reader gets the first one's record instead of parsing and
+    validating the value again. Only accepted values are remembered: a value
+    refused is refused again with the same error every time.
+    """
+    recent: OrderedDict[bytes, Any] = OrderedDict()  # its get, set and popitem are each atomic across threads
+
+    def decode_remembered(raw: bytes | None) -> Any:
+        if type(raw) is not bytes:  # None (refused), or a buffer that cannot be a key
+            return decode(raw)
+        record = recent.get(raw)
+        if record is None:
+            record = recent[raw] = decode(raw)
+            if len(recent) > size:
+                try:
+                    recent.popitem(last=False)  # the oldest
+                except KeyError:  # another thread emptied it meanwhile
+                    pass
+        return record
+
+    return decode_remembered
 
 
 _decode_order = _decoding(order_from_dict, Order, "an order", MAX_ORDER_BYTES)

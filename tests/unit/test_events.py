@@ -238,3 +238,38 @@ def test_an_integer_beyond_64_bits_is_written_and_read_exactly():
     record = ConfirmedOrder(order, "pay_1", 2.5)
     assert decode_order(encode_order(order)) == order and decode_confirmed(encode_confirmed(record)) == record
     assert b'"unit_price_cents":1000000000000000000000000000000' in encode_confirmed(record)
+
+
+# -- a value read twice (two roles on one topic, in one process) is decoded once ------------
+
+def test_the_same_value_read_again_gives_the_same_record_and_a_refused_one_the_same_error():
+    order = make_order()
+    raw = encode_order(order)
+    first = decode_order(raw)
+    assert decode_order(bytes(bytearray(raw))) is first == order  # equal bytes from another fetch
+    bad = json.dumps(_order_json(currency="XYZ")).encode()
+    errors = []
+    for _ in range(2):
+        with pytest.raises(EventError) as caught:
+            decode_order(bad)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] == _standard(decode_order, bad)
+    with pytest.raises(EventError, match="record has no value"):
+        decode_order(None)
+    assert decode_order(bytearray(raw)) == order  # not a key, decoded as before
+
+
+def test_a_decoder_remembers_only_its_last_values():
+    from orderlab import events
+
+    calls = []
+
+    def decode(raw):
+        calls.append(raw)
+        return events.decode_order(raw)
+
+    remembering = events._remembering(decode, size=2)
+    values = [encode_order(make_order(order_id=f"o-{n}")) for n in range(3)]
+    records = [remembering(raw) for raw in values]
+    assert remembering(values[2]) is records[2] and remembering(values[1]) is records[1]
+    assert remembering(values[0]) == records[0] and calls == values + [values[0]]  # the oldest was forgotten
