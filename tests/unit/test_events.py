@@ -273,3 +273,33 @@ def test_a_decoder_remembers_only_its_last_values():
     records = [remembering(raw) for raw in values]
     assert remembering(values[2]) is records[2] and remembering(values[1]) is records[1]
     assert remembering(values[0]) == records[0] and calls == values + [values[0]]  # the oldest was forgotten
+
+
+def test_without_msgspec_and_orjson_the_standard_library_gives_the_same_bytes_records_and_errors(monkeypatch):
+    import importlib.util
+    import sys
+
+    from orderlab import events
+
+    monkeypatch.setitem(sys.modules, "msgspec", None)  # import msgspec raises ImportError
+    monkeypatch.setitem(sys.modules, "orjson", None)
+    spec = importlib.util.spec_from_file_location("orderlab_events_without_extras", events.__file__)
+    plain = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, plain)  # dataclasses look their module up there
+    spec.loader.exec_module(plain)
+    assert plain.msgspec is None and plain.orjson is None
+
+    def outcome(module, raw):
+        try:
+            return module.order_dict(module.decode_order(raw))
+        except module.EventError as exc:
+            return str(exc)
+
+    raws = [json.dumps(payload).encode() for payload in ODD_ORDERS] + ODD_RAW + [encode_order(make_order())]
+    for raw in raws:
+        assert outcome(plain, raw) == outcome(events, raw)
+    order = make_order(items=[LineItem("KB-001", "Keyboard", 1, 10**30)])
+    for record in (order, make_order()):
+        plain_order = plain.decode_order(encode_order(record))
+        assert plain.encode_order(plain_order) == encode_order(record)
+        assert plain.encode_confirmed(plain.ConfirmedOrder(plain_order, "pay_1", 2.5)) == encode_confirmed(ConfirmedOrder(record, "pay_1", 2.5))
