@@ -18,7 +18,7 @@ from .events import EventError
 from .options import (
     EXIT_FAILED, EXIT_USAGE, UserError, add_connection_options, positive, probability, settings_from,
 )
-from .settings import Settings, SettingsError, order_rate
+from .settings import Settings, SettingsError, fault_hold_before_commit, order_rate
 from .topology import TopologyError
 
 
@@ -52,10 +52,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     rate = args.rate if args.rate is not None else order_rate()
     if Resource.LEDGER in load_topology(settings.topology).role(args.role).needs:
         _check_ledger(settings)
+    hold = fault_hold_before_commit()
     configure_logging()
     return run_role(
         args.role, settings, workers=args.workers, rate=rate, interval_s=args.interval,
         decline_probability=args.decline_probability, latency_ms=args.latency_ms, instance=args.instance,
+        hold_before_commit=hold,
     )
 
 

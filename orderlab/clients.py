@@ -96,6 +96,9 @@ def _base_config(settings: Settings, client_id: str) -> dict[str, Any]:
     }
 
 
+PRODUCER_ACKS = "all"  # every producer here: a write counts once every in-sync replica has it
+
+
 def make_producer(settings: Settings, *, transactional_id: str | None = None, **overrides: Any) -> KafkaProducer:
     """A producer that waits for all in-sync replicas and never duplicates on retry.
 
@@ -104,7 +107,7 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
     """
     config: dict[str, Any] = {
         **_base_config(settings, f"{settings.client_id}-producer"),
-        "acks": "all",
+        "acks": PRODUCER_ACKS,
         "enable_idempotence": True,
         "linger_ms": 5,
         "batch_size": 128 * 1024,

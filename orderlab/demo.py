@@ -10,6 +10,7 @@ from .cleanup import remove_run
 from .lab import Lab
 from .progress import ProgressBar
 from .settings import Settings, new_run_suffix
+from .snapshot import LabSnapshot
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,21 @@ def run_demo(
     bar = ProgressBar(orders, "orders done") if show_progress else None
     started = time.monotonic()
     lab = Lab(settings, rate=rate, workers=workers, decline_probability=decline_probability, limit=orders)
+
+    def done(snapshot: LabSnapshot) -> bool:
+        return (snapshot.placed >= orders and snapshot.settled >= orders and snapshot.confirmations_read >= snapshot.confirmed
+                and snapshot.analytics_orders_seen >= orders and _own_orders_done(lab))
+
     with lab:
-        last = lab.wait_for_orders(
-            orders,
+        last = lab.wait_until(
+            done,
             timeout=bound,
             progress=(lambda s: bar.update(s.declined + min(s.confirmed, s.emails_sent), f"placed {s.placed}")) if bar else None,
         )
+        timed_out = not done(last)
     if bar:
         bar.close()
     elapsed = time.monotonic() - started
-    timed_out = not (last.settled >= orders and last.analytics_orders_seen >= orders)
     reconciliation = lab.reconcile().as_dict()
     removed = remove_run(settings) if own_topics and not keep else 0
     return DemoReport(
@@ -70,6 +76,20 @@ def run_demo(
         settings={"rate": rate, "workers": workers, "topic_suffix": settings.topic_suffix, "exactly_once": settings.exactly_once,
                   "topics_removed": removed},
     )
+
+
+def _own_orders_done(lab: Lab) -> bool:
+    """Whether the ledger has a payment for every order this run placed, and an e-mail for every one charged.
+
+    The counters alone are not enough on topics a run continues (a suffix
+    of its own, after a run that was killed): the roles count the earlier
+    run's redelivered records too, and would reach the run's number of
+    orders before its own last ones are done.
+    """
+    if lab.orders is None or lab.ledger is None:
+        return False
+    placed = lab.orders.placed_ids
+    return lab.ledger.paid_count(placed) >= len(set(placed)) and lab.ledger.email_count(placed) >= lab.ledger.charge_count(placed)
 
 
 def format_report(report: DemoReport) -> str:

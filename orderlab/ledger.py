@@ -125,7 +125,9 @@ class Ledger:
             self._scratch = tempfile.TemporaryDirectory(prefix="orderlab-ledger-")
             path = os.path.join(self._scratch.name, "ledger.db")
         prepare_location(path, setting)
-        self._uri = f"file:{os.path.abspath(path)}"
+        # the database file itself (for ":memory:", the temporary one), which another process may open too
+        self.file = os.path.abspath(path)
+        self._uri = f"file:{self.file}"
         self._local = threading.local()
         keepalive: sqlite3.Connection | None = None
         try:
@@ -229,6 +231,10 @@ class Ledger:
             row[0]: PaymentResult(row[0], bool(row[1]), row[2], row[3], row[4])
             for row in self._rows_among("SELECT order_id, approved, reason, payment_id, processed_at FROM payments", order_ids)
         }
+
+    def paid_count(self, order_ids: Iterable[str] | None = None) -> int:
+        """How many orders have a payment (approved or declined), among ``order_ids`` or in all."""
+        return self._count("payments", order_ids)
 
     def payment(self, order_id: str) -> PaymentResult | None:
         """The payment recorded for ``order_id`` (approved or declined), or None if it was never settled."""

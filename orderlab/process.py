@@ -26,7 +26,8 @@ from typing import Any
 
 from .clients import check_broker
 from .services import PaymentControls, Service, stop_all
-from .settings import Settings
+from .services.faults import CrashInjection
+from .settings import FAULT_HOLD_VARIABLE, Settings
 from .topics import ensure_topics
 from .topology import load_topology
 from .wiring import Wiring
@@ -96,12 +97,16 @@ class _StopBeforeStart(Exception):
 
 def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0.0, interval_s: float = 5.0,
              decline_probability: float = 0.1, latency_ms: float = 0.0, drain_timeout_s: float = 8.0,
-             instance: str | None = None) -> int:
+             instance: str | None = None, hold_before_commit: int | None = None) -> int:
     """Run ``role`` until SIGTERM or SIGINT; returns the process exit code.
 
     0: stopped on request after a clean drain. 1: a worker failed, or did not
     drain within ``drain_timeout_s``. An unknown role raises
     :class:`~orderlab.topology.TopologyError` before anything connects.
+    ``hold_before_commit`` (fault injection, ``ORDERLAB_FAULT_HOLD_BEFORE_COMMIT``):
+    each consumer worker holds before committing its first batch of at least
+    that many records, until the process is killed (see
+    :meth:`~orderlab.services.faults.CrashInjection.hold_before_commit`).
     """
     load_topology(settings.topology).role(role)
     stop_requested = threading.Event()
@@ -132,6 +137,8 @@ def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0
             return 0
         services, wiring = build_services(role, settings, workers=workers, rate=rate, instance=instance,
                                           decline_probability=decline_probability, latency_ms=latency_ms)
+        if hold_before_commit is not None:
+            _inject_hold(role, services, hold_before_commit)
         try:
             for service in services:
                 service.start()
@@ -159,6 +166,15 @@ def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0
                   service.name, drain_timeout_s)
     log.info("%s: stopped. %s", role, counter_line(services))
     return 1 if failed or stuck else 0
+
+
+def _inject_hold(role: str, services: list[Service], min_records: int) -> None:
+    held = [service for service in services if isinstance(service, CrashInjection)]
+    for service in held:
+        service.hold_before_commit(min_records=min_records)
+    log.warning("%s: fault injection (%s=%d): %s", role, FAULT_HOLD_VARIABLE, min_records,
+                f"each worker holds before committing its first batch of >= {min_records} records, until killed"
+                if held else "this role has no consumer worker to hold")
 
 
 def _watch(role: str, services: list[Service], stop_requested: threading.Event, interval_s: float) -> None:

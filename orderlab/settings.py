@@ -8,9 +8,11 @@ value and what was expected, so a student never sees a traceback for a typo.
 
 This is the one module that reads the environment: besides :class:`Settings`,
 the readers below give the values that are not a client's settings (the
-cache folder, the order rate of ``orderlab run orders``, test mode, and the
-Kafka address as set, for ``orderlab broker``). Each takes an optional
-mapping in place of ``os.environ``, for tests.
+cache folder, the order rate of ``orderlab run orders``, test mode, the
+Kafka address as set, for ``orderlab broker``, and the fault injection of
+``orderlab chaos``). Each takes an optional mapping in place of
+``os.environ``, for tests. :func:`child_environment` writes settings back
+into an environment, for a process of our own to read them from.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Mapping
 DEFAULT_BOOTSTRAP = "localhost:9092"
 DEFAULT_RATE = 10.0  # orders per second from `orderlab run orders` without --rate or ORDERLAB_RATE
 TEST_MODE_VARIABLE = "ORDERLAB_TEST_MODE"
+FAULT_HOLD_VARIABLE = "ORDERLAB_FAULT_HOLD_BEFORE_COMMIT"
+BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -146,14 +150,28 @@ class Settings:
         """A copy with ``changes`` (settings are frozen)."""
         return replace(self, **changes)
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the variables :meth:`from_env` reads (``KAFKA_BOOTSTRAP_SERVERS``, ``ORDERLAB_*``).
+
+        A field that is None is left out (unset reads back as None);
+        ``Settings.from_env(settings.as_environment()) == settings``.
+        """
+        env = {BOOTSTRAP_VARIABLE: self.bootstrap_servers}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "bootstrap_servers" or value is None:
+                continue
+            env["ORDERLAB_" + field.name.upper()] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return env
+
     # -- construction ------------------------------------------------------
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Arguments win over the environment, which wins over defaults."""
         env = _environment(env)
         values: dict[str, Any] = {}
-        if env.get("KAFKA_BOOTSTRAP_SERVERS"):
-            values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"].strip()
+        if env.get(BOOTSTRAP_VARIABLE):
+            values["bootstrap_servers"] = env[BOOTSTRAP_VARIABLE].strip()
         for field in fields(cls):
             name = "ORDERLAB_" + field.name.upper()
             raw = env.get(name)
@@ -216,13 +234,51 @@ def in_test_mode(env: Mapping[str, str] | None = None) -> bool:
     return bool(_parse(TEST_MODE_VARIABLE, raw, "bool"))
 
 
+def fault_hold_before_commit(env: Mapping[str, str] | None = None) -> int | None:
+    """``ORDERLAB_FAULT_HOLD_BEFORE_COMMIT=N``: fault injection for ``orderlab chaos`` (transactions_kill).
+
+    Each consumer worker of ``orderlab run`` that has done the work of a
+    batch of at least N records (for the transactions role: charged it in
+    the ledger and had its outcomes acknowledged) holds there, before
+    committing its offsets, until the process is killed: so a SIGKILL lands
+    between charging and committing every time, not by luck. Unset or empty
+    is off; never set it for a real deployment.
+    """
+    raw = _environment(env).get(FAULT_HOLD_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        records = int(raw)
+    except ValueError:
+        raise SettingsError(f"{FAULT_HOLD_VARIABLE}={raw!r} is not a whole number of records") from None
+    if records < 1:
+        raise SettingsError(f"{FAULT_HOLD_VARIABLE} must be at least 1 record, got {raw!r}")
+    return records
+
+
+def child_environment(settings: Settings, extra: Mapping[str, str] | None = None,
+                      env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process (``orderlab run``, ``orderlab demo``) that is to use ``settings``.
+
+    This process's environment (``PATH``, ``ORDERLAB_CACHE_DIR``...) without
+    any variable of a setting or of the fault injection, which would
+    otherwise leak into the child where ``settings`` leave a field unset;
+    then ``settings`` (:meth:`Settings.as_environment`), then ``extra``.
+    """
+    own = {f"ORDERLAB_{field.name.upper()}" for field in fields(Settings)} | {BOOTSTRAP_VARIABLE, FAULT_HOLD_VARIABLE}
+    child = {name: value for name, value in _environment(env).items() if name not in own}
+    child.update(settings.as_environment())
+    child.update(extra or {})
+    return child
+
+
 def configured_bootstrap(env: Mapping[str, str] | None = None) -> str | None:
     """``KAFKA_BOOTSTRAP_SERVERS`` as set (stripped), or None when unset or empty; not checked.
 
     For ``orderlab broker``, which only looks at the address to pick a local
     port and must work whatever else the environment says.
     """
-    return _environment(env).get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
+    return _environment(env).get(BOOTSTRAP_VARIABLE, "").strip() or None
 
 
 def _parse(name: str, raw: str, type_name: Any) -> Any:

@@ -73,6 +73,11 @@ class LabWatching:
         return take_snapshot(rate=self.rate, workers=len(self.workers), running=running, every_worker=every,
                              lag=group_lag(offsets), offsets=offsets)
 
+    def lag_of(self, groups: dict[str, tuple[str, ...]]) -> dict[str, int]:
+        """The lag of ``groups`` ({group id: the topics it reads}), this lab's or not: a role run as a
+        process of its own (``orderlab chaos``'s hard kills) commits into the same groups."""
+        return group_lag(self._lag.offsets(groups))
+
     def failures(self) -> dict[str, str]:
         """Roles whose thread ended with an error, and the error."""
         return {s.name: str(s.error) for s in self._running_services() if s.error is not None}

@@ -23,7 +23,7 @@ class DashboardResult:
     interval_s: float  # the refresher's own interval (what it tries to keep)
     window_s: float
     frames: int
-    hz: float  # frames per second the refresher kept during the window (see _beat)
+    hz: float  # frames per second the refresher kept during the window (see beat_hz)
     frame_ms_p50: float
     frame_ms_p99: float
     lag_start: int  # consumer lag, all groups, when the window started and when it ended
@@ -41,12 +41,12 @@ class DashboardResult:
         return self.lag_end - self.lag_start > self.rate * 1.0
 
 
-def _beat(frames: list[tuple[float, float]], window_s: float) -> float:
+def beat_hz(starts: list[float], window_s: float) -> float:
     """Frames per second from the spacing of the frames' starts; a window's edges would cut one frame
     off or not depending on the phase. A refresher keeping its one-second beat scores 1.0."""
-    if len(frames) >= 2 and frames[-1][0] > frames[0][0]:
-        return round((len(frames) - 1) / (frames[-1][0] - frames[0][0]), 2)
-    return len(frames) / window_s if window_s > 0 else 0.0
+    if len(starts) >= 2 and starts[-1] > starts[0]:
+        return round((len(starts) - 1) / (starts[-1] - starts[0]), 2)
+    return len(starts) / window_s if window_s > 0 else 0.0
 
 
 def measure_dashboard(lab: Any, hold: Callable[[], None]) -> DashboardResult | str:
@@ -81,7 +81,7 @@ def measure_dashboard(lab: Any, hold: Callable[[], None]) -> DashboardResult | s
         interval_s=room.refresher.interval_s,
         window_s=window_s,
         frames=len(inside),
-        hz=_beat(inside, window_s),
+        hz=beat_hz([started for started, _ in inside], window_s),
         frame_ms_p50=percentile(durations, 50),
         frame_ms_p99=percentile(durations, 99),
         lag_start=lag_start,

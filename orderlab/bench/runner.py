@@ -83,7 +83,7 @@ class BenchPlan:
         }
 
 
-def _load() -> str:
+def load_average() -> str:
     try:
         return "/".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:
@@ -136,7 +136,7 @@ class _PhasedBar:
 
 
 @contextmanager
-def _own_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
+def own_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
     """Settings with topics of a run's own, deleted when the phase ends.
 
     A broker that keeps every run's topics slows down for everyone: each
@@ -156,7 +156,7 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
     """Every measurement, in one run, each on topics of its own."""
     check_broker(settings)
     started = time.monotonic()
-    machine = {**machine_info(), "load_before": _load(), "bootstrap_servers": settings.bootstrap_servers}
+    machine = {**machine_info(), "load_before": load_average(), "bootstrap_servers": settings.bootstrap_servers}
     step_names = [f"{step.rate:g}/s" for step in plan.steps]
     expected_rate = 3000.0  # orders/s, only to share out the progress bar
     weights = {"ceiling": plan.orders / (4 * expected_rate) + 2, "pipeline": plan.orders / expected_rate + 2,
@@ -168,20 +168,20 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
         # bench's orders are made up and their topics deleted, so their payments
         # do not belong in the user's ledger, which would only grow and slow down.
         base = settings.with_(db_url=settings.db_url or "sqlite://")
-        with _own_topics(base, "bench-ceiling") as ceiling_settings:
+        with own_topics(base, "bench-ceiling") as ceiling_settings:
             ceiling = run_ceiling(
                 ceiling_settings, plan.orders, relays=plan.workers,
                 progress=lambda done: bar.update("ceiling", done / plan.orders),
             )
-        with _own_topics(base, "bench-pipeline") as pipeline_settings:
+        with own_topics(base, "bench-pipeline") as pipeline_settings:
             pipeline = run_pipeline(
                 pipeline_settings, plan.orders, workers=plan.workers,
                 progress=lambda done: bar.update("pipeline", done / plan.orders),
             )
-        with _own_topics(base, "bench-roles") as roles_settings:
+        with own_topics(base, "bench-roles") as roles_settings:
             # the first batch (up to 500 records) is not timed: at least 2000 orders leave something to time
             roles = measure_roles(roles_settings, max(plan.orders, 2000), progress=lambda fraction: bar.update("roles", fraction))
-        with _own_topics(base, "bench-paced") as paced_settings:
+        with own_topics(base, "bench-paced") as paced_settings:
             paced = run_paced(
                 paced_settings, plan.steps, workers=plan.workers,
                 drain_timeout_s=plan.drain_timeout_s, dashboard=measure_dashboard,
@@ -189,7 +189,7 @@ def run_bench(settings: Settings, plan: BenchPlan, *, show_progress: bool = Fals
             )
     finally:
         bar.close()
-    machine["load_after"] = _load()
+    machine["load_after"] = load_average()
     notes = [*pipeline.notes, *paced.notes]
     notes.extend(f"the {cost.role} role alone finished only {cost.orders} orders before its time ran out" for cost in roles if not cost.finished)
     for name, result in (("ceiling", ceiling), ("pipeline", pipeline)):

@@ -6,6 +6,8 @@ runs the scenarios one after another (``--repeat N``: N rounds of them,
 since a race with a restarting broker may show once in tens of runs),
 compares worker_crash in both delivery modes, and stops the broker at the
 end, even on failure or Ctrl-C. Exit code 0 only when every run passed.
+``--brokers 3`` runs the cluster scenarios (leader_kill) on a private
+three-node cluster instead.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import sys
 from typing import Any, Sequence
 
 from ..broker import BrokerError
-from ..options import EXIT_FAILED, at_least, positive
+from ..options import EXIT_FAILED, EXIT_USAGE, at_least, positive
 from ..settings import Settings
-from .report import SCENARIOS, ScenarioResult, format_summary, format_table, summarise
-from .runner import MIN_ORDERS, private_broker, run_scenario
+from .report import CLUSTER_SCENARIOS, SCENARIOS, ScenarioResult, format_summary, format_table, summarise
+from .runner import CLUSTER_BROKERS, MIN_ORDERS, private_broker, private_cluster, run_scenario
+
+BROKER_COUNTS = (1, CLUSTER_BROKERS)
 
 
 def _repeat(text: str) -> int:
@@ -55,19 +59,33 @@ def add_parser(subparsers: Any) -> None:
                        help="skip the second worker_crash run in the other delivery mode")
     chaos.add_argument("--repeat", type=_repeat, default=1, metavar="N",
                        help="run each scenario N times on the same private broker and sum up the losses (default 1)")
+    chaos.add_argument("--brokers", type=int, choices=BROKER_COUNTS, default=1,
+                       help=f"1 (default): every scenario but {', '.join(CLUSTER_SCENARIOS)}, on a private broker; "
+                       f"{CLUSTER_BROKERS}: the cluster scenarios ({', '.join(CLUSTER_SCENARIOS)}) on a private "
+                       f"{CLUSTER_BROKERS}-node cluster")
     chaos.add_argument("--json", action="store_true", help="print the results as JSON")
     chaos.set_defaults(func=cmd_chaos)
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
+    base = Settings.from_env()
+    brokers = getattr(args, "brokers", 1)
+    on_cluster = brokers == CLUSTER_BROKERS
+    default = CLUSTER_SCENARIOS if on_cluster else tuple(name for name in SCENARIOS if name not in CLUSTER_SCENARIOS)
+    names: Sequence[str] = list(dict.fromkeys(args.scenario or default))
+    single = [name for name in names if name not in CLUSTER_SCENARIOS]
+    if not single:  # `--scenario leader_kill` alone: no single broker to start beside its cluster
+        brokers, on_cluster = CLUSTER_BROKERS, True
+    if on_cluster and single:
+        print(f"orderlab chaos: --brokers {brokers} runs {', '.join(CLUSTER_SCENARIOS)} only, not {', '.join(single)}: "
+              "run those with --brokers 1", file=sys.stderr)
+        return EXIT_USAGE
     if not getattr(args, "verbose", False):
         # the roles' retry warnings are the faults we inject: the report tells the story
         logging.getLogger("orderlab.services").setLevel(logging.ERROR)
-    base = Settings.from_env()
-    names: Sequence[str] = list(dict.fromkeys(args.scenario or SCENARIOS))
     eos = bool(args.exactly_once or base.exactly_once)
     try:
-        report = run_chaos(names, orders=args.orders, rate=args.rate, exactly_once=eos,
+        report = run_chaos(names, orders=args.orders, rate=args.rate, exactly_once=eos, brokers=brokers,
                            compare=not args.no_comparison, settings=base, progress=_progress, repeat=args.repeat)
     except BrokerError as exc:
         print(f"orderlab chaos: could not run a local broker: {exc}".splitlines()[0], file=sys.stderr)
@@ -89,18 +107,25 @@ def run_chaos(
     settings: Settings | None = None,
     progress: Any = None,
     repeat: int = 1,
+    brokers: int = 1,
 ) -> dict[str, Any]:
-    """Run ``names`` on a private broker, ``repeat`` rounds of them; the JSON-ready report.
+    """Run ``names`` on a private broker (``brokers=3``: a private three-node cluster), ``repeat`` rounds
+    of them; the JSON-ready report.
 
-    The worker_crash comparison runs once, after the last round, against the
-    first round's worker_crash: one run per mode makes the difference plain.
+    On one broker a cluster scenario (leader_kill) starts a private cluster
+    of its own. The worker_crash comparison runs once, after the last round,
+    against the first round's worker_crash: one run per mode makes the
+    difference plain.
     """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"repeat must be a whole number >= 1, got {repeat!r}")
     base = settings or Settings.from_env()
     results: list[ScenarioResult] = []
     comparison: dict[str, ScenarioResult] = {}
-    with private_broker(progress) as broker:
+    if brokers not in BROKER_COUNTS:
+        raise ValueError(f"brokers must be one of {BROKER_COUNTS}, got {brokers!r}")
+    on_cluster = brokers == CLUSTER_BROKERS
+    with private_cluster(progress) if on_cluster else private_broker(progress) as broker:
         for run in range(1, repeat + 1):
             for number, name in enumerate(names, 1):
                 step = f"[{number}/{len(names)}]" if repeat == 1 else f"[run {run}/{repeat}] [{number}/{len(names)}]"
@@ -110,8 +135,8 @@ def run_chaos(
                     # a broker_restart whose broker did not come back (its start timed
                     # out on a busy machine) fails alone instead of every run after it
                     broker.start()
-                result = run_scenario(name, orders=orders, rate=rate, exactly_once=exactly_once,
-                                      settings=base, broker=broker, progress=progress)
+                result = run_scenario(name, orders=orders, rate=rate, exactly_once=exactly_once, settings=base,
+                                      progress=progress, **({"cluster": broker} if on_cluster else {"broker": broker}))
                 results.append(dataclasses.replace(result, run=run))
                 if progress:
                     progress(f"{step} {name}: {'PASS' if result.passed else 'FAIL'} in {result.seconds:.1f} s"
@@ -125,7 +150,8 @@ def run_chaos(
             comparison = {("exactly_once" if r.exactly_once else "at_least_once"): r for r in (first, other)}
     passed = all(r.passed for r in results) and all(r.passed for r in comparison.values())
     report: dict[str, Any] = {
-        "scenarios": [r.as_dict() for r in results], "repeat": repeat, "summary": summarise(results), "passed": passed,
+        "scenarios": [r.as_dict() for r in results], "repeat": repeat, "brokers": brokers, "summary": summarise(results),
+        "passed": passed,
     }
     if comparison:
         report["exactly_once_comparison"] = {

@@ -26,6 +26,7 @@ from ..clients import make_producer
 from ..events import encode_order
 from ..generator import OrderFactory
 from ..lab import Lab
+from ..mail import MailCatcher
 from ..settings import Settings
 from .report import BadRecord
 
@@ -46,11 +47,15 @@ class Run:
     orders: int
     rate: float
     broker: LocalBroker | None = None
+    cluster: Any = None  # a LocalCluster, for leader_kill
+    catcher: MailCatcher | None = None  # the scenario's own, when a role runs outside the lab (hard kills)
     say: Callable[[str], None] = lambda message: None
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     bad: list[BadRecord] = field(default_factory=list)
+    processes: list[Any] = field(default_factory=list)  # ChildProcess: stopped by the runner, whatever happens
+    emailed_twice_allowed: int = 0  # how many e-mails the fault may send twice (email_kill: RESEND_WINDOW)
 
     @property
     def placed(self) -> int:

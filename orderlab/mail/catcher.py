@@ -35,12 +35,17 @@ class MailCatcher:
     """``start()`` serves SMTP on 127.0.0.1 (a free port unless given); ``stop()`` ends it.
 
     It can be stopped and started again (a mail server going away and coming
-    back); the messages caught so far are kept.
+    back); the messages caught so far are kept. ``reply_delay_s``: how long
+    it takes to accept each message, as a real server does (``orderlab
+    chaos`` uses it so that a kill lands in the middle of a batch).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, reply_delay_s: float = 0.0) -> None:
+        if reply_delay_s < 0:
+            raise ValueError(f"reply_delay_s must be >= 0, got {reply_delay_s}")
         self.host = host
         self.port = port or _free_port(host)
+        self.reply_delay_s = reply_delay_s
         self._raw: list[Entry] = []
         self._parsed: list[CaughtMail] = []
         self._parse_lock = threading.Lock()
@@ -58,7 +63,7 @@ class MailCatcher:
         with self._lifecycle:
             if self._child is not None:
                 return self
-            child = start_child(CHILD_MODULE, self.host, str(self.port))
+            child = start_child(CHILD_MODULE, self.host, str(self.port), repr(self.reply_delay_s))
             try:
                 kind, payload = read_frame_within(child, START_TIMEOUT_S, "mail catcher")
             except BaseException:

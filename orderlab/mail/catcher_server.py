@@ -1,5 +1,5 @@
 """The mail catcher's child process: an aiosmtpd server
-(``python -m orderlab.mail.catcher_server HOST PORT``).
+(``python -m orderlab.mail.catcher_server HOST PORT [REPLY_DELAY_S]``).
 
 Kept apart from :mod:`orderlab.mail.catcher` because it is a program of its
 own, and the only part of the package that needs aiosmtpd (imported when
@@ -10,6 +10,7 @@ parent in frames on stdout; it never parses them.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import threading
@@ -72,12 +73,18 @@ def _controller_class() -> Any:
 
 
 class _Handler:
-    """Keeps each message with its arrival time until the forwarding loop hands it over."""
+    """Keeps each message with its arrival time until the forwarding loop hands it over.
 
-    def __init__(self) -> None:
+    ``reply_delay_s``: how long it takes to accept each message (its 250 reply
+    comes that much later), as a real server's checks and queue take; a
+    client that goes away meanwhile has had nothing accepted.
+    """
+
+    def __init__(self, reply_delay_s: float = 0.0) -> None:
         self.lock = threading.Lock()
         self.pending: list[Entry] = []
         self.wake = threading.Event()
+        self.reply_delay_s = reply_delay_s
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802
         """Advertise PIPELINING (RFC 2920): aiosmtpd reads commands in order from
@@ -86,6 +93,8 @@ class _Handler:
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        if self.reply_delay_s > 0:
+            await asyncio.sleep(self.reply_delay_s)  # cancelled if the client goes away: nothing accepted
         # a tuple of strings, not aiosmtpd's list: the garbage collector stops
         # tracking it, so a long run's thousands of kept messages cost no GC time
         entry = (envelope.content, tuple(envelope.rcpt_tos), time.time())
@@ -95,13 +104,13 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-def serve(host: str, port: int, control: IO[bytes], out: IO[bytes]) -> None:
+def serve(host: str, port: int, control: IO[bytes], out: IO[bytes], reply_delay_s: float = 0.0) -> None:
     """Serve SMTP until ``control`` ends; hand accepted messages over on ``out``.
 
     A line with a number on ``control`` is a barrier: everything accepted
     before it is handed over, then the number is echoed.
     """
-    handler = _Handler()
+    handler = _Handler(reply_delay_s)
     try:
         controller = _controller_class()(handler, hostname=host, port=port, ready_timeout=10)
         controller.start()
@@ -147,9 +156,10 @@ def serve(host: str, port: int, control: IO[bytes], out: IO[bytes]) -> None:
 
 def _main(argv: list[str]) -> int:
     host, port = argv[0], int(argv[1])
+    reply_delay_s = float(argv[2]) if len(argv) > 2 else 0.0
     control, out = child_streams()
     try:
-        serve(host, port, control, out)
+        serve(host, port, control, out, reply_delay_s)
     except (BrokenPipeError, KeyboardInterrupt):
         return 0
     finally:

@@ -76,6 +76,7 @@ class OutgoingMail:
     message_id: str
     data: bytes = b""
     message: EmailMessage | None = None
+    order_id: str = ""  # what the ledger records it by (the idempotency key); empty: not recorded by the sender
 
 
 # A plain addr-spec (no display name, no quoting, no comments): what the fast
@@ -158,5 +159,7 @@ def compose_confirmation(record: ConfirmedOrder, sender: str) -> OutgoingMail:
     )
     if not fast:
         message = render_confirmation(record, sender)
-        return OutgoingMail(_envelope_sender(sender), order.customer_email, str(message["Message-ID"]), message=message)
-    return OutgoingMail(_envelope_sender(sender), order.customer_email, message_id, data="\r\n".join(lines).encode("ascii"))
+        return OutgoingMail(_envelope_sender(sender), order.customer_email, str(message["Message-ID"]), message=message,
+                            order_id=order_id)
+    return OutgoingMail(_envelope_sender(sender), order.customer_email, message_id, data="\r\n".join(lines).encode("ascii"),
+                        order_id=order_id)

@@ -9,6 +9,15 @@ process (``python -m orderlab.mail.relay_child``) in one frame; the child,
 with a GIL of its own, runs an :class:`~orderlab.mail.smtp.SmtpSender` and
 answers in one frame how many mails the server accepted and what went wrong.
 
+Given the role's ledger, the child also writes each mail the server
+accepted into it, in one SQLite transaction per round of replies and before
+the next round's content goes out (see ``journal`` in
+:class:`~orderlab.mail.smtp.SmtpSender`). That is done in the child, where the
+250 replies arrive, rather than in the role when the batch comes back: a
+process killed in the middle of a batch of 256 then leaves at most one round
+(``connections`` mails) accepted and unrecorded, instead of the whole batch,
+and recording costs the role no extra round trip to the child.
+
 This module is what runs in the pipeline's process; the child's loop is in
 :mod:`orderlab.mail.relay_child`, which the parent never imports.
 """
@@ -21,10 +30,20 @@ from email.message import EmailMessage
 from typing import Any, Callable, Sequence
 
 from ..childproc import read_frame, read_frame_within, start_child, stop_child, write_frame
+from ..ledger import Ledger
 from .compose import OutgoingMail
 from .smtp import SmtpSender
 
 CHILD_MODULE = "orderlab.mail.relay_child"  # started as ``python -m``
+
+
+def ledger_journal(ledger: Ledger) -> Callable[[Sequence[OutgoingMail]], None]:
+    """A sender's ``journal`` that records accepted mails in ``ledger`` by order id, in one transaction per call."""
+
+    def record(mails: Sequence[OutgoingMail]) -> None:
+        ledger.record_emails((mail.order_id, mail.message_id) for mail in mails if mail.order_id)
+
+    return record
 
 
 class SmtpRelay:
@@ -34,28 +53,34 @@ class SmtpRelay:
     What counts as delivered, and when an error is raised (the child's own
     exception, or ``SMTPServerDisconnected`` when the child ended), is
     exactly as with the sender itself; the child starts on first use and
-    again after it ended.
+    again after it ended. With ``ledger``, every accepted mail (with an
+    order id) is recorded there within its round of replies, by the child or,
+    for a batch sent directly, in this process.
     """
 
     START_TIMEOUT_S = 30.0
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0, connections: int = 8, inline_up_to: int = 4) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0, connections: int = 8, inline_up_to: int = 4,
+                 ledger: Ledger | None = None) -> None:
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
         self.host = host
         self.port = port
         self.timeout = timeout
         self.connections = connections
+        self.ledger_file = ledger.file if ledger is not None else None
         # a handful of mails (a quiet moment) go out directly: the hop to the
         # child would cost them more than the few GIL waits it saves
         self.inline_up_to = inline_up_to
-        self._inline = SmtpSender(host, port, timeout=timeout, connections=1)
+        self._inline = SmtpSender(host, port, timeout=timeout, connections=1,
+                                  journal=ledger_journal(ledger) if ledger is not None else None)
         self._child: Any = None
         self._lock = threading.Lock()
 
     def _relay(self) -> Any:
         if self._child is None:
-            child = start_child(CHILD_MODULE, self.host, str(self.port), repr(self.timeout), str(self.connections))
+            child = start_child(CHILD_MODULE, self.host, str(self.port), repr(self.timeout), str(self.connections),
+                                *([self.ledger_file] if self.ledger_file else []))
             try:
                 read_frame_within(child, self.START_TIMEOUT_S, "SMTP relay")
             except BaseException:

@@ -1,21 +1,48 @@
 """The child process of :class:`~orderlab.mail.relay.SmtpRelay`
-(``python -m orderlab.mail.relay_child HOST PORT TIMEOUT CONNECTIONS``).
+(``python -m orderlab.mail.relay_child HOST PORT TIMEOUT CONNECTIONS [LEDGER_FILE]``).
 
 Kept apart from the parent side because it is a program of its own: it
 reads batches of mails in frames on stdin, sends them with an
 :class:`~orderlab.mail.smtp.SmtpSender` under a GIL of its own, and answers
 each with (how many the server accepted, the error that stopped it).
+
+With a ledger file it records each round of accepted mails there before it
+sends more (see :mod:`orderlab.mail.relay`), and it stops at the end of a
+round once its parent is gone: a killed role leaves no helper behind that
+goes on sending mails nobody will commit.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import smtplib
 import sys
+from typing import Callable, Sequence
 
 from ..childproc import child_streams, read_frame, write_frame
+from ..ledger import Ledger
 from .compose import OutgoingMail
+from .relay import ledger_journal
 from .smtp import SmtpSender
+
+
+class ParentGone(Exception):
+    """The process that started this child ended (it was killed): stop sending."""
+
+
+def _journal(ledger_file: str | None, parent: int) -> tuple[Ledger | None, Callable[[Sequence[OutgoingMail]], None]]:
+    """The ledger (if any) and a journal that records into it, then checks that the parent still runs."""
+    ledger = Ledger(ledger_file) if ledger_file else None
+    record = ledger_journal(ledger) if ledger is not None else None
+
+    def journal(mails: Sequence[OutgoingMail]) -> None:
+        if record is not None:
+            record(mails)
+        if os.getppid() != parent:  # re-parented: the role's process died
+            raise ParentGone(f"the e-mail role's process {parent} ended")
+
+    return ledger, journal
 
 
 def _portable(error: BaseException | None) -> BaseException | None:
@@ -32,8 +59,9 @@ def _portable(error: BaseException | None) -> BaseException | None:
 def _relay_main(argv: list[str]) -> int:
     """The child of :class:`~orderlab.mail.relay.SmtpRelay`: answer each batch with (accepted, error)."""
     host, port, timeout, connections = argv[0], int(argv[1]), float(argv[2]), int(argv[3])
+    ledger, journal = _journal(argv[4] if len(argv) > 4 else None, os.getppid())
     frames, out = child_streams()
-    sender = SmtpSender(host, port, timeout=timeout, connections=connections)
+    sender = SmtpSender(host, port, timeout=timeout, connections=connections, journal=journal)
     write_frame(out, "ready", None)
     try:
         while True:
@@ -54,6 +82,8 @@ def _relay_main(argv: list[str]) -> int:
                 else:
                     sender.send(payload)
                     accepted = 1
+            except ParentGone:
+                return 0
             except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
                 error = exc
             write_frame(out, "result", (accepted, _portable(error)))
@@ -61,6 +91,8 @@ def _relay_main(argv: list[str]) -> int:
         return 0
     finally:
         sender.close()
+        if ledger is not None:
+            ledger.close()
 
 
 if __name__ == "__main__":

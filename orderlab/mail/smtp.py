@@ -29,15 +29,25 @@ class SmtpSender:
     *k* messages instead of one. Every message is still its own SMTP
     transaction, confirmed by its own 250 reply, and reported as delivered
     in the order given.
+
+    ``journal``, when given, is called with the mails the server accepted
+    since its last call, once per round of replies and always before the
+    content of any further message goes out (and once more when
+    :meth:`send_all` ends, also by an error). Whoever writes the journal
+    down durably (the e-mail role: the ledger) then never has more than one
+    round, ``connections`` messages, accepted by the server and not yet
+    written down: what a crash can make it send again.
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0, connections: int = 8) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0, connections: int = 8,
+                 journal: Callable[[Sequence[OutgoingMail]], None] | None = None) -> None:
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
         self.host = host
         self.port = port
         self.timeout = timeout
         self.connections = connections
+        self.journal = journal
         self._pool: list[smtplib.SMTP] = []
 
     def _connect(self) -> smtplib.SMTP:
@@ -84,30 +94,43 @@ class SmtpSender:
         answer was lost with the connection): send it again.
         """
         accepted = 0
+        unjournaled: list[OutgoingMail] = []
 
         def count(mail: OutgoingMail) -> None:
             nonlocal accepted
             accepted += 1
+            if self.journal is not None:
+                unjournaled.append(mail)
             delivered(mail)
 
-        for attempt in (1, 2):
-            try:
-                pool = self._all_connections()
-                rest = mails[accepted:]
-                if pool[0].has_extn("pipelining"):
-                    self._pipeline(pool, rest, count)
-                else:
-                    for mail in rest:
-                        self._send_one(pool[0], mail)
-                        count(mail)
-                return
-            except (smtplib.SMTPServerDisconnected, ConnectionError):
-                self._discard()  # a stale kept-alive connection: one fresh try
-                if attempt == 2:
+        def checkpoint() -> None:
+            """Hand what was accepted since the last checkpoint to the journal (before more content goes out)."""
+            if unjournaled and self.journal is not None:
+                self.journal(list(unjournaled))
+                unjournaled.clear()
+
+        try:
+            for attempt in (1, 2):
+                try:
+                    pool = self._all_connections()
+                    rest = mails[accepted:]
+                    if pool[0].has_extn("pipelining"):
+                        self._pipeline(pool, rest, count, checkpoint)
+                    else:
+                        for mail in rest:
+                            self._send_one(pool[0], mail)
+                            count(mail)
+                            checkpoint()
+                    return
+                except (smtplib.SMTPServerDisconnected, ConnectionError):
+                    self._discard()  # a stale kept-alive connection: one fresh try
+                    if attempt == 2:
+                        raise
+                except BaseException:
+                    self._discard()  # mid-pipeline the session state is unknown: start over next time
                     raise
-            except BaseException:
-                self._discard()  # mid-pipeline the session state is unknown: start over next time
-                raise
+        finally:
+            checkpoint()  # what was accepted before an error is journaled too
 
     @staticmethod
     def _send_one(smtp: smtplib.SMTP, mail: OutgoingMail) -> None:
@@ -116,9 +139,11 @@ class SmtpSender:
         else:
             smtp.sendmail(mail.sender, [mail.recipient], mail.data)
 
-    def _pipeline(self, pool: list[smtplib.SMTP], mails: Sequence[OutgoingMail], delivered: Callable[[OutgoingMail], None]) -> None:
+    def _pipeline(self, pool: list[smtplib.SMTP], mails: Sequence[OutgoingMail], delivered: Callable[[OutgoingMail], None],
+                  checkpoint: Callable[[], None]) -> None:
         """Rounds: every connection gets its waiting content plus the next envelope in one write,
-        then every connection's replies are read, in connection order (so in the order of ``mails``)."""
+        then every connection's replies are read, in connection order (so in the order of ``mails``).
+        ``checkpoint`` is called after each round's content replies, before the next round's content."""
         pending: list[OutgoingMail | None] = [None] * len(pool)  # DATA got 354: content goes out next round
         position = 0
         while position < len(mails) or any(mail is not None for mail in pending):
@@ -126,6 +151,7 @@ class SmtpSender:
                 # needs the email package's path (SMTPUTF8, MIME encoding): on its own, in order
                 self._send_one(pool[0], mails[position])
                 delivered(mails[position])
+                checkpoint()
                 position += 1
                 continue
             assigned: list[OutgoingMail | None] = []
@@ -148,6 +174,7 @@ class SmtpSender:
                     _expect_accepted(smtp, waiting)
                     delivered(waiting)
                     pending[index] = None
+            checkpoint()
             for index, smtp in enumerate(pool):
                 if assigned[index] is not None:
                     _expect_envelope(smtp, assigned[index])  # type: ignore[arg-type]

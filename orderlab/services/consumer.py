@@ -233,7 +233,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
             raise SimulatedCrash
         self.await_acks(futures)
         if crash:
-            raise SimulatedCrash
+            self.crash_now(raw_records)
         self.committer.commit(next_offsets(raw_records))
         self.counters.add("consumed", len(raw_records))
 

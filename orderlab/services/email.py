@@ -26,6 +26,29 @@ from .records import Received
 
 log = logging.getLogger(__name__)
 
+SMTP_CONNECTIONS = 8  # the SMTP relay's connections, each with one message in flight (pipelined)
+
+RESEND_WINDOW = SMTP_CONNECTIONS
+"""At most this many e-mails are sent twice when the e-mail role's process is killed (SIGKILL, its SMTP
+helper with it) and started again: one per SMTP connection.
+
+Every e-mail is recorded in the ledger by order id, and a redelivered
+confirmation whose e-mail is there is skipped. Only an e-mail the SMTP server
+accepted but the ledger does not have yet can go out twice. The relay's
+helper process keeps :data:`SMTP_CONNECTIONS` messages in flight, one per
+connection, reads the round's 250 replies, records those messages in the
+ledger in one SQLite transaction and only then sends the next round's
+content (:class:`~orderlab.mail.smtp.SmtpSender`'s ``journal``). So a kill
+finds at most one round accepted and unrecorded: the messages whose 250 had
+arrived, or was on its way, when the process died. A few mails sent directly
+(``SmtpRelay.inline_up_to``) go one at a time over one connection: at most
+one. SMTP allows no less without giving up pipelining: the 250 reply is the
+only sign that a message was accepted, and a process can die between the
+server sending it and anyone writing it down. (Before, the role recorded a
+whole hand-over of :attr:`EmailNotifier.hand_over` e-mails when it came
+back, so a kill could send up to 256 again.)
+"""
+
 
 @dataclass(frozen=True)
 class SmtpEndpoint:
@@ -42,17 +65,19 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
     the server to send through.
     """
 
-    # e-mails per hand-over to the SMTP relay and per ledger transaction (see
-    # _send_until_delivered). Each hand-over is a round trip to the relay
-    # process, and getting the GIL back after it: with 64 the role fell
-    # behind at 2000 orders/s with the control room drawing; with 256 it keeps up.
-    record_every = 256
+    # e-mails per hand-over to the SMTP relay (see _send_until_delivered).
+    # Each hand-over is a round trip to the relay process, and getting the
+    # GIL back after it: with 64 the role fell behind at 2000 orders/s with
+    # the control room drawing; with 256 it keeps up. (It no longer bounds
+    # what a kill re-sends: the relay records every round, see RESEND_WINDOW.)
+    hand_over = 256
     counter_names = ("sent", "skipped_already_sent", "smtp_retries")
 
     def __init__(self, settings: Settings, spec: RoleSpec, *, ledger: Ledger, smtp: SmtpEndpoint, **options: Any) -> None:
         super().__init__(settings, spec, **options)
         self.ledger = ledger
-        self.sender: MailSender = SmtpRelay(smtp.host, smtp.port)
+        # the relay records each accepted e-mail in the ledger itself (see RESEND_WINDOW)
+        self.sender: MailSender = SmtpRelay(smtp.host, smtp.port, connections=SMTP_CONNECTIONS, ledger=ledger)
         # (order created_at, sent_at) of recent e-mails, for latency charts
         self._latencies: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._latency_lock = threading.Lock()
@@ -75,43 +100,37 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
     def _send_until_delivered(self, outgoing: list[tuple[Order, OutgoingMail]]) -> None:
         """Send every mail, retrying with back-off while SMTP is away.
 
-        The mails go to the SMTP relay :attr:`record_every` at a time, and
-        what the server accepted of each group goes into the ledger in one
-        SQLite transaction (not one per e-mail) before the next group is
-        sent, and always before this returns or waits to retry: so before the
-        batch's offsets are committed, and a redelivered confirmation finds
-        its e-mail there. Only a process killed in the middle can leave up to
-        one group of sent e-mails unrecorded, to be sent again.
+        The mails go to the SMTP relay :attr:`hand_over` at a time, and
+        the relay records each one in the ledger within the round of SMTP
+        replies that accepted it (see :data:`RESEND_WINDOW`): so before this
+        returns, and before the batch's offsets are committed, a redelivered
+        confirmation finds its e-mail there. After an error the mails the
+        ledger has by then are not sent again: a relay whose helper process
+        died in the middle of a group recorded what the server had accepted,
+        though it could not say how many that was.
         """
-        done = 0
-        unrecorded: list[tuple[str, str]] = []
-
-        def record() -> None:
-            """Write the e-mails accepted so far into the ledger, in one transaction."""
-            if unrecorded:
-                self.ledger.record_emails(unrecorded)
-                unrecorded.clear()
-
-        def delivered(mail: OutgoingMail) -> None:
-            """The SMTP server accepted mail: count it and keep it to be recorded."""
-            nonlocal done
-            order, expected = outgoing[done]
-            if mail is not expected:
-                raise RuntimeError(f"{self.name}: SMTP replies came back out of order")
-            unrecorded.append((order.order_id, mail.message_id))
-            done += 1
-            self.counters.add("sent")
-            with self._latency_lock:
-                self._latencies.append((order.created_at, time.time()))
-            if len(unrecorded) >= self.record_every:
-                record()
-
+        waiting = outgoing
         attempt = 0
-        while done < len(outgoing):
+        while waiting:
+            group = waiting[:self.hand_over]
+            sent = 0
+
+            def delivered(mail: OutgoingMail) -> None:
+                """The SMTP server accepted mail (and the relay recorded it): count it."""
+                nonlocal sent
+                order, expected = group[sent]
+                if mail is not expected:
+                    raise RuntimeError(f"{self.name}: SMTP replies came back out of order")
+                sent += 1
+                self.counters.add("sent")
+                with self._latency_lock:
+                    self._latencies.append((order.created_at, time.time()))
+
             try:
-                self.sender.send_all([mail for _, mail in outgoing[done:done + self.record_every]], delivered)
+                self.sender.send_all([mail for _, mail in group], delivered)
             except (OSError, smtplib.SMTPException) as exc:
-                record()
+                recorded = self.ledger.emailed_among(order.order_id for order, _ in waiting[sent:])
+                waiting = [(order, mail) for order, mail in waiting[sent:] if order.order_id not in recorded]
                 attempt += 1
                 self.counters.add("smtp_retries")
                 if attempt == 1:
@@ -120,8 +139,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
                     raise _Interrupted from None  # stopping: leave the batch uncommitted, it is read again next time
             else:
                 attempt = 0
-            finally:
-                record()
+                waiting = waiting[sent:]
 
     def handle(self, raw_records: list[Any]) -> None:
         """As the base's, but a stop while SMTP is down leaves the batch uncommitted instead of failing."""

@@ -1,13 +1,20 @@
 """Fault injection for the lessons and chaos runs: a consumer worker that dies
 mid-batch like a killed process, without committing and without leaving its
-group cleanly."""
+group cleanly; or that holds there, work done and offsets not committed,
+until its process is really killed (``orderlab run`` under
+``ORDERLAB_FAULT_HOLD_BEFORE_COMMIT``, for ``orderlab chaos``)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from kafka import KafkaConsumer
+
+log = logging.getLogger(__name__)
+
+HOLDING = "fault injection: holding"  # what the log line of a holding worker says (orderlab chaos waits for it)
 
 
 class SimulatedCrash(BaseException):
@@ -24,6 +31,7 @@ class CrashRequest:
 
     after_send: bool = True
     min_records: int = 1
+    hold: bool = False  # wait there (until stopped, or killed from outside) before ending like a crash
 
     def __post_init__(self) -> None:
         if self.min_records < 1:
@@ -46,6 +54,8 @@ class CrashInjection:
     _producer: Any
     _shared_producer: Any
     counters: Any
+    name: str
+    wait: Callable[[float], bool]
 
     def crash(self, after_send: bool = True, *, min_records: int = 1) -> None:
         """Fault injection: end the worker at its next batch like a killed process.
@@ -56,6 +66,25 @@ class CrashInjection:
         a batch of at least that many records, so the crash loses real work.
         """
         self._crash = CrashRequest(after_send, min_records)
+
+    def hold_before_commit(self, *, min_records: int = 1) -> None:
+        """Fault injection: at the first batch of at least ``min_records``, once its work is
+        done and its output acknowledged, wait before committing until the worker is
+        stopped (then end like a crash) or the process is killed.
+
+        For a real SIGKILL between the side effects and the commit: a thread
+        cannot make that moment happen on time, a process that waits there can.
+        """
+        self._crash = CrashRequest(after_send=True, min_records=min_records, hold=True)
+
+    def crash_now(self, raw_records: list[Any]) -> None:
+        """Crash here (raise :class:`SimulatedCrash`); a hold first waits, saying so in the log."""
+        if self._crash is not None and self._crash.hold:
+            log.warning("%s: %s a batch of %d records, its work done and its output acknowledged, its offsets not "
+                        "committed, until the process is killed", self.name, HOLDING, len(raw_records))
+            while not self.wait(3600.0):
+                pass
+        raise SimulatedCrash
 
     def crash_due(self, raw_records: list[Any]) -> bool:
         """Whether the requested crash happens in this batch."""

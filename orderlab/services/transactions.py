@@ -208,7 +208,7 @@ class TransactionsBackend(ConsumerService[Order]):
                 futures.extend(self.process(decoded))
             if self.crash_due(raw_records):
                 producer.flush()  # the output reaches the log, in a transaction never committed
-                raise SimulatedCrash
+                self.crash_now(raw_records)
             # every record acknowledged before the commit: a send that failed
             # aborts the transaction here instead of leaving it to the commit
             self.await_acks(futures)

@@ -9,6 +9,12 @@ assignments are thread-safe messages to the front end, so nothing is ever
 printed into a cell.
 Slider and button handlers catch every error and show it as one line in the
 panel: a student moving a slider never gets a traceback.
+
+When a setting cannot be held the panel says so in words, under the
+measured rate: which group falls behind and by how much, from the lag growth
+of the last seconds (:mod:`orderlab.ui.bottleneck`), and the highest rate
+this machine held in its last ``orderlab bench --classroom`` run, when one
+was saved (:mod:`orderlab.held_rate`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
+from ..held_rate import held_line, load_held_rate
 from ..limits import MAX_RATE, MAX_WORKERS
+from .bottleneck import behind_line
 from .chartdata import History, Sample, dashboard_data, measured_rate
 from .charts import DashboardChart
 from .laggrowth import LagGrowth, lag_growth
@@ -29,6 +37,11 @@ from .refresher import Refresher
 from .tables import counts_line, outage_line
 
 MAX_LATENCY_MS = 500
+# The "falls behind" sentence judges the last JUDGED_S seconds of samples, and
+# none of the first SETTLE_S after a knob moved: a new rate, a latency or a
+# rebalance make the lag jump for a moment without anything falling behind.
+JUDGED_S = 20.0
+SETTLE_S = 5.0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -71,6 +84,7 @@ class ControlRoom:
         self._last_holders: dict[str, Any] = {}
         self._shown_log = self.logs.last(notable_only=True)  # only news after the panel appeared
         self.outage = ""  # "broker unreachable since ..." while a role has lost the broker (see outage_line)
+        self._judge_from = 0.0  # unix time: the "falls behind" sentence uses no sample before it
 
         slider_style = {"description_width": "150px"}
         wide = widgets.Layout(width="470px")
@@ -95,6 +109,8 @@ class ControlRoom:
         self.status = widgets.Label(value="stopped: press Start")
         self.measured = widgets.Label(value="measured: 0 orders/s")
         self.counters = widgets.Label(value="")
+        self.behind = widgets.Label(value="")  # "e-mail falls behind by 900/s: its lag grows"
+        self.held = widgets.Label(value=held_line(load_held_rate()))  # the last classroom run's held rate, if any
         # the chart at its drawn size (smaller in a narrow page), the table beside it when the page is wide
         # enough (about 1,150 px: JupyterLab with its file browser closed, or the dashboard), under it when not
         self.chart = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", flex="0 1 auto"))
@@ -104,6 +120,7 @@ class ControlRoom:
             (self.rate, "orderlab-rate"), (self.decline, "orderlab-decline"), (self.latency, "orderlab-latency"),
             (self.workers, "orderlab-workers"), (self.start_button, "orderlab-start"), (self.stop_button, "orderlab-stop"),
             (self.status, "orderlab-status"), (self.measured, "orderlab-measured-rate"), (self.counters, "orderlab-counters"),
+            (self.behind, "orderlab-behind"), (self.held, "orderlab-held"),
             (self.chart, "orderlab-chart"), *(((self.table, "orderlab-partitions"),) if self.table is not None else ()),
         ):
             widget.add_class(css)
@@ -111,6 +128,8 @@ class ControlRoom:
         self.rate.observe(lambda change: self._apply("order rate", self._set_rate, change["new"]), names="value")
         self.decline.observe(lambda change: self._apply("decline probability", lab.set_decline_probability, change["new"]), names="value")
         self.latency.observe(lambda change: self._apply("payment latency", lab.set_payment_latency_ms, change["new"]), names="value")
+        for knob in (self.rate, self.latency, self.workers):  # each makes the lag jump for a moment
+            knob.observe(lambda _change: self._settle(), names="value")
         self.workers.observe(lambda change: self._apply("workers", self._scale, change["new"]), names="value")
         self.start_button.on_click(lambda _button: self.start())
         self.stop_button.on_click(lambda _button: self.stop())
@@ -119,6 +138,7 @@ class ControlRoom:
             widgets.HBox([self.start_button, self.stop_button, self.status]),
             widgets.HBox([widgets.VBox([self.rate, self.latency]), widgets.VBox([self.decline, self.workers])]),
             widgets.HBox([self.measured, self.counters], layout=widgets.Layout(justify_content="space-between", width="940px")),
+            widgets.HBox([self.behind, self.held], layout=widgets.Layout(justify_content="space-between", width="940px")),
             widgets.HBox(
                 [self.chart, *([self.table] if self.table is not None else [])],
                 layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
@@ -148,6 +168,7 @@ class ControlRoom:
                 self.status.value = "starting the four roles..."
                 self.lab.start()
                 self.history.clear()  # counters start again from zero
+                self._settle()
             self.lab.set_decline_probability(self.decline.value)
             self.lab.set_payment_latency_ms(self.latency.value)
             if self.lab.worker_count != self.workers.value:
@@ -184,9 +205,13 @@ class ControlRoom:
 
     def _panel_widgets(self) -> list[Any]:
         return [self.rate, self.decline, self.latency, self.workers, self.status, self.measured, self.counters,
-                self.chart, *([self.table] if self.table is not None else [])]
+                self.behind, self.held, self.chart, *([self.table] if self.table is not None else [])]
 
     # -- knobs ---------------------------------------------------------------------
+    def _settle(self) -> None:
+        """The "falls behind" sentence ignores the next :data:`SETTLE_S` seconds: a knob just moved."""
+        self._judge_from = time.time() + SETTLE_S
+
     def _set_rate(self, value: int) -> None:
         if self.lab.running:
             self.lab.set_rate(value)
@@ -259,6 +284,7 @@ class ControlRoom:
             self.table.value = partition_html(self.last_rows)
         self.frames += 1
         self.measured.value = f"measured: {data.measured_rate:,.0f} orders/s"
+        self.behind.value = self.behind_now(sample.at) if self.lab.running else ""
         failures = self.lab.failures() if self.lab.running else {}
         latest = self.logs.last(notable_only=True)
         if failures:
@@ -274,6 +300,18 @@ class ControlRoom:
 
     def measured_rate(self) -> float:
         return measured_rate(self.history.samples())
+
+    def behind_now(self, now: float) -> str:
+        """Who falls behind at the lab's rate, judged on the last :data:`JUDGED_S` seconds of samples
+        (none from the first :data:`SETTLE_S` after a knob moved); see :func:`~orderlab.ui.bottleneck.behind_line`."""
+        since = max(now - JUDGED_S, self._judge_from)
+        inside = [s for s in self.history.samples() if since <= s.at <= now]
+        if len(inside) < 2:
+            return ""
+        seconds = inside[-1].at - inside[0].at
+        placed_per_s = (inside[-1].placed - inside[0].placed) / seconds if seconds > 0 else None
+        growth = lag_growth(inside, since, now)
+        return behind_line(growth.per_s, float(self.lab.rate), placed_per_s=placed_per_s, seconds=seconds)
 
     def _refresh_failed(self, exc: BaseException) -> None:
         self.status.value = f"chart refresh failed: {_one_line(exc)}"

@@ -109,3 +109,29 @@ def test_run_chaos_repeats_every_scenario_and_sums_the_losses(monkeypatch: pytes
     assert row.split()[:3] == ["broker_restart", "2", "exactly-once"]
     with pytest.raises(ValueError, match="repeat must be a whole number >= 1"):
         cli.run_chaos(["smtp_down"], repeat=0)
+
+
+def test_brokers_3_runs_the_cluster_scenarios_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parser().parse_args(["chaos"]).brokers == 1
+    args = parser().parse_args(["chaos", "--brokers", "3", "--scenario", "broker_kill", "--scenario", "leader_kill"])
+    assert args.func(args) == 2  # refused before any broker starts
+    err = capsys.readouterr().err
+    assert "--brokers 3 runs leader_kill only, not broker_kill: run those with --brokers 1" in err
+    with pytest.raises(SystemExit):
+        parser().parse_args(["chaos", "--brokers", "2"])
+    assert "invalid choice: 2" in capsys.readouterr().err
+
+
+def test_the_readme_states_the_resend_window_of_the_library() -> None:
+    """The README's chaos section names how many e-mails a kill can re-send: the constant's value, not a copy."""
+    from pathlib import Path
+
+    from orderlab.services.email import RESEND_WINDOW
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## When things break: `orderlab chaos`"):]
+    section = section[:section.index("\n## ", 1)]
+    assert f"A kill of the e-mail role can send at most {RESEND_WINDOW} e-mails twice" in section
+    assert "RESEND_WINDOW" in section
+    for name in SCENARIOS:
+        assert f"| `{name}` |" in section, name

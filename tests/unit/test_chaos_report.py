@@ -81,3 +81,9 @@ def test_result_as_dict_is_json_and_the_table_has_a_line_per_scenario() -> None:
     table = format_table(results).splitlines()
     assert len(table) == 2 + len(SCENARIOS)
     assert all(line.endswith("PASS") for line in table[2:])
+
+
+def test_double_emails_within_the_allowed_window_pass_and_beyond_it_fail() -> None:
+    figures = count(observed(emailed=("a", "a", "b", "b", "c")), [])  # a and b e-mailed twice
+    assert failures(figures, exactly_once=False, emailed_twice_allowed=2) == []
+    assert failures(figures, exactly_once=False, emailed_twice_allowed=1) == ["2 order(s) e-mailed twice (at most 1 may be)"]

@@ -110,3 +110,28 @@ def test_db_setting_names_the_variable_that_chose_the_ledger(tmp_path, monkeypat
     assert Settings(db_url="sqlite:///x/l.db").db_setting == "ORDERLAB_DB_URL=sqlite:///x/l.db"
     monkeypatch.setenv("ORDERLAB_CACHE_DIR", str(tmp_path))
     assert Settings().db_setting.startswith(f"ORDERLAB_CACHE_DIR={tmp_path} ")
+
+
+def test_settings_written_into_an_environment_read_back_the_same():
+    from orderlab.settings import child_environment
+
+    settings = Settings(bootstrap_servers="127.0.0.1:1,127.0.0.1:2", topic_suffix="-x", exactly_once=True,
+                        smtp_host="127.0.0.1", smtp_port=2525, db_url="sqlite:////tmp/l.db", connect_timeout_s=2.5)
+    assert Settings.from_env(settings.as_environment()) == settings
+    assert "ORDERLAB_SASL_MECHANISM" not in settings.as_environment()  # None: left unset
+    inherited = {"PATH": "/bin", "ORDERLAB_CACHE_DIR": "/c", "ORDERLAB_SASL_MECHANISM": "PLAIN", "KAFKA_BOOTSTRAP_SERVERS": "other:9092",
+                 "ORDERLAB_FAULT_HOLD_BEFORE_COMMIT": "3"}
+    child = child_environment(settings, {"PYTHONUNBUFFERED": "1"}, env=inherited)
+    assert (child["PATH"], child["ORDERLAB_CACHE_DIR"], child["PYTHONUNBUFFERED"]) == ("/bin", "/c", "1")
+    assert "ORDERLAB_SASL_MECHANISM" not in child and "ORDERLAB_FAULT_HOLD_BEFORE_COMMIT" not in child
+    assert Settings.from_env(child) == settings
+
+
+def test_the_fault_hold_is_off_unless_set_to_a_whole_number():
+    from orderlab.settings import fault_hold_before_commit
+
+    assert fault_hold_before_commit({}) is None and fault_hold_before_commit({"ORDERLAB_FAULT_HOLD_BEFORE_COMMIT": " "}) is None
+    assert fault_hold_before_commit({"ORDERLAB_FAULT_HOLD_BEFORE_COMMIT": "3"}) == 3
+    for bad, message in (("x", "is not a whole number"), ("0", "must be at least 1")):
+        with pytest.raises(SettingsError, match=message):
+            fault_hold_before_commit({"ORDERLAB_FAULT_HOLD_BEFORE_COMMIT": bad})
