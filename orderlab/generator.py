@@ -128,6 +128,22 @@ def popularity_weights(catalogue: Sequence[Product], order: Sequence[str] = POPU
     return weights
 
 
+# The bits uuid.UUID(int=..., version=4) sets: the RFC 4122 variant and version 4.
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def uuid4_text(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))`` for a 128-bit ``bits``, written directly.
+
+    The same text, without making a UUID object on the way (which checks
+    its arguments and sets its attributes one by one): half the time, for
+    every order the generator makes.
+    """
+    digits = "%032x" % (bits & _UUID4_KEEP | _UUID4_SET)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 class OrderFactory:
     """Makes orders: a random customer; one to four different products, the popular ones more often; one to three units of each.
 
@@ -160,6 +176,6 @@ class OrderFactory:
             customer = self._rng.choice(self.customers)
             products = self._pick_products(self._rng.choice(LINE_COUNTS))
             quantities = [self._rng.choice(QUANTITIES) for _ in products]
-            order_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+            order_id = uuid4_text(self._rng.getrandbits(128))
         items = [LineItem(p.sku, p.name, q, p.price_cents) for p, q in zip(products, quantities)]
         return Order.create(order_id, customer.customer_id, customer.email, items, "EUR", now)

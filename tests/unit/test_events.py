@@ -151,3 +151,155 @@ def test_problem_helpers_for_a_form_or_a_command():
     assert currency_problem("GBP") is None and currency_problem("gbp") == "unknown currency 'gbp' (known: EUR, USD, GBP)"
     assert quantity_problem("KB-001", 3) is None
     assert quantity_problem("KB-001", True) == "quantity of KB-001 is not a whole number"
+
+
+# -- the fast way and the standard way agree ------------------------------------------------
+
+def _standard(decode, raw):
+    """What the standard library's way decides for ``raw``: the record, or the error's words."""
+    from orderlab import events
+
+    build = {decode_order: events.order_from_dict, decode_confirmed: events._confirmed_from_dict,
+             decode_declined: events._declined_from_dict}[decode]
+    try:
+        return build(events._loads(raw))
+    except EventError as exc:
+        return str(exc)
+
+
+def _decided(decode, raw):
+    try:
+        return decode(raw)
+    except EventError as exc:
+        return str(exc)
+
+
+def _order_json(**changes):
+    payload = json.loads(encode_order(make_order()))
+    payload.update(changes)
+    return payload
+
+
+ODD_ORDERS = [
+    _order_json(created_at=1_700_000_000),                     # an int where a float is declared: read as a float
+    _order_json(created_at=True), _order_json(created_at="soon"), _order_json(created_at=-0.0),
+    _order_json(customer_email=None), _order_json(items={"sku": "KB-001"}), _order_json(items=[], total_cents=0),
+    _order_json(items=[{"sku": "KB-001", "name": "Keyboard", "quantity": 2.0, "unit_price_cents": 8999}], total_cents=17998),
+    _order_json(items=[{"sku": "KB-001", "name": "Keyboard", "quantity": True, "unit_price_cents": 8999}], total_cents=8999),
+    _order_json(items=[{"sku": "KB-001", "name": "Keyboard", "quantity": 1, "unit_price_cents": 10**30}], total_cents=10**30),
+    _order_json(items=[{"sku": "KB-001", "name": "Keyboard", "quantity": 1, "unit_price_cents": 5, "colour": None}], total_cents=5),
+    _order_json(extra={"ignored": [1, 2]}), _order_json(customer_id="zoë ☃\n"), _order_json(total_cents=1),
+    _order_json(order_id=7), {"order_id": "o-1"}, [1, 2], "text",
+]
+ODD_RAW = [
+    b'{"order_id": "o-\\ud800", "customer_id": "c", "customer_email": "a@example.com", "items": '
+    b'[{"sku": "K", "name": "n", "quantity": 1, "unit_price_cents": 100}], "total_cents": 100, "currency": "EUR", "created_at": 1.5}',
+    json.dumps(_order_json()).replace('"created_at": 1700000000.0', '"created_at": NaN').encode(),
+    json.dumps(_order_json()).replace('"created_at": 1700000000.0', '"created_at": 1e400').encode(),
+    json.dumps(_order_json()).replace('"order_id": "o-1"', '"order_id": "o-1", "order_id": "o-2"').encode(),
+    json.dumps(_order_json()).encode("utf-16"), b"  " + json.dumps(_order_json()).encode() + b"\n", b"{", b"",
+]
+
+
+@pytest.mark.parametrize("raw", [json.dumps(payload).encode() for payload in ODD_ORDERS] + ODD_RAW)
+def test_an_order_decodes_as_the_standard_library_decides(raw):
+    assert _decided(decode_order, raw) == _standard(decode_order, raw)
+
+
+@pytest.mark.parametrize("decode, fields", [
+    (decode_confirmed, {"payment_id": "pay_1", "confirmed_at": 2}), (decode_confirmed, {"payment_id": 1, "confirmed_at": 2.5}),
+    (decode_confirmed, {"payment_id": "pay_1"}), (decode_declined, {"reason": "card_expired", "declined_at": 2.5}),
+    (decode_declined, {"reason": "card_expired", "declined_at": False}),
+])
+@pytest.mark.parametrize("order", [_order_json(), _order_json(currency="XYZ"), _order_json(created_at=3)])
+def test_an_outcome_decodes_as_the_standard_library_decides(decode, fields, order):
+    raw = json.dumps({"order": order, **fields}).encode()
+    assert _decided(decode, raw) == _standard(decode, raw)
+
+
+def test_generated_records_encode_as_their_dicts_would_and_decode_to_equal_records():
+    from orderlab import events
+    from orderlab.generator import OrderFactory
+
+    factory = OrderFactory(seed=5, customers=20)
+    for order in (factory.make() for _ in range(200)):
+        outcomes = [(encode_confirmed, decode_confirmed, ConfirmedOrder(order, "pay_1", order.created_at + 0.5),
+                     events._confirmed_dict), (encode_declined, decode_declined,
+                     DeclinedOrder(order, "card_expired", order.created_at + 0.5), events._declined_dict),
+                    (encode_order, decode_order, order, events.order_dict)]
+        for encode, decode, record, as_dict in outcomes:
+            raw = encode(record)
+            assert raw == json.dumps(as_dict(record), separators=(",", ":"), ensure_ascii=False).encode()
+            assert decode(raw) == record == _standard(decode, raw)
+
+
+def test_an_integer_beyond_64_bits_is_written_and_read_exactly():
+    order = make_order(items=[LineItem("KB-001", "Keyboard", 1, 10**30)])
+    record = ConfirmedOrder(order, "pay_1", 2.5)
+    assert decode_order(encode_order(order)) == order and decode_confirmed(encode_confirmed(record)) == record
+    assert b'"unit_price_cents":1000000000000000000000000000000' in encode_confirmed(record)
+
+
+# -- a value read twice (two roles on one topic, in one process) is decoded once ------------
+
+def test_the_same_value_read_again_gives_the_same_record_and_a_refused_one_the_same_error():
+    order = make_order()
+    raw = encode_order(order)
+    first = decode_order(raw)
+    assert decode_order(bytes(bytearray(raw))) is first == order  # equal bytes from another fetch
+    bad = json.dumps(_order_json(currency="XYZ")).encode()
+    errors = []
+    for _ in range(2):
+        with pytest.raises(EventError) as caught:
+            decode_order(bad)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] == _standard(decode_order, bad)
+    with pytest.raises(EventError, match="record has no value"):
+        decode_order(None)
+    assert decode_order(bytearray(raw)) == order  # not a key, decoded as before
+
+
+def test_a_decoder_remembers_only_its_last_values():
+    from orderlab import events
+
+    calls = []
+
+    def decode(raw):
+        calls.append(raw)
+        return events.decode_order(raw)
+
+    remembering = events._remembering(decode, size=2)
+    values = [encode_order(make_order(order_id=f"o-{n}")) for n in range(3)]
+    records = [remembering(raw) for raw in values]
+    assert remembering(values[2]) is records[2] and remembering(values[1]) is records[1]
+    assert remembering(values[0]) == records[0] and calls == values + [values[0]]  # the oldest was forgotten
+
+
+def test_without_msgspec_and_orjson_the_standard_library_gives_the_same_bytes_records_and_errors(monkeypatch):
+    import importlib.util
+    import sys
+
+    from orderlab import events
+
+    monkeypatch.setitem(sys.modules, "msgspec", None)  # import msgspec raises ImportError
+    monkeypatch.setitem(sys.modules, "orjson", None)
+    spec = importlib.util.spec_from_file_location("orderlab_events_without_extras", events.__file__)
+    plain = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, plain)  # dataclasses look their module up there
+    spec.loader.exec_module(plain)
+    assert plain.msgspec is None and plain.orjson is None
+
+    def outcome(module, raw):
+        try:
+            return module.order_dict(module.decode_order(raw))
+        except module.EventError as exc:
+            return str(exc)
+
+    raws = [json.dumps(payload).encode() for payload in ODD_ORDERS] + ODD_RAW + [encode_order(make_order())]
+    for raw in raws:
+        assert outcome(plain, raw) == outcome(events, raw)
+    order = make_order(items=[LineItem("KB-001", "Keyboard", 1, 10**30)])
+    for record in (order, make_order()):
+        plain_order = plain.decode_order(encode_order(record))
+        assert plain.encode_order(plain_order) == encode_order(record)
+        assert plain.encode_confirmed(plain.ConfirmedOrder(plain_order, "pay_1", 2.5)) == encode_confirmed(ConfirmedOrder(record, "pay_1", 2.5))

@@ -101,3 +101,14 @@ def test_popularity_weights_rank_by_the_order_and_rank_unnamed_products_last():
     assert popularity_weights(own, exponent=2.0) == [1 / 4, 1.0, 1 / 9]  # the named one first, then catalogue order
     with pytest.raises(ValueError, match="at least 4 products"):
         OrderFactory(customers=1, catalogue=own)
+
+
+def test_order_ids_are_the_text_of_version_4_uuids():
+    import random
+    import uuid
+
+    from orderlab.generator import uuid4_text
+
+    rng = random.Random(11)
+    for bits in [0, 2**128 - 1, *(rng.getrandbits(128) for _ in range(2000))]:
+        assert uuid4_text(bits) == str(uuid.UUID(int=bits, version=4))

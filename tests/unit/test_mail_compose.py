@@ -36,6 +36,10 @@ def test_composed_bytes_read_back_as_the_rendered_message():
     confirmed(name="Tastatür"),                           # needs a MIME body encoding
     confirmed(name="x" * 120),                            # a line longer than 78
     confirmed(order_id="order with spaces"),              # not safe for a Message-ID
+    confirmed(name="Key\r\nboard"),                       # a line break inside a value
+    confirmed(name="Key\tboard"),                          # a control character
+    confirmed(name="Key\rboard"), confirmed(name="Key\nboard"), confirmed(name="Keyboard\r"),  # a lone CR or LF
+    confirmed(name="Key\x7fboard"),                        # DEL is not printable
 ])
 def test_values_the_fast_path_cannot_write_go_through_the_email_package(record):
     mail = compose_confirmation(record, "shop@example.com")
