@@ -13,11 +13,12 @@ three-node cluster instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..broker import BrokerError
 from ..options import EXIT_FAILED, EXIT_USAGE, at_least, positive
@@ -67,6 +68,18 @@ def add_parser(subparsers: Any) -> None:
     chaos.set_defaults(func=cmd_chaos)
 
 
+@contextlib.contextmanager
+def _quieter(logger_name: str, level: int) -> Iterator[None]:
+    """``logger_name`` at ``level`` for the block, then as it was (the command may run inside a test or a kernel)."""
+    logger = logging.getLogger(logger_name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def cmd_chaos(args: argparse.Namespace) -> int:
     base = Settings.from_env()
     brokers = getattr(args, "brokers", 1)
@@ -80,13 +93,13 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         print(f"orderlab chaos: --brokers {brokers} runs {', '.join(CLUSTER_SCENARIOS)} only, not {', '.join(single)}: "
               "run those with --brokers 1", file=sys.stderr)
         return EXIT_USAGE
-    if not getattr(args, "verbose", False):
-        # the roles' retry warnings are the faults we inject: the report tells the story
-        logging.getLogger("orderlab.services").setLevel(logging.ERROR)
     eos = bool(args.exactly_once or base.exactly_once)
+    # the roles' retry warnings are the faults we inject: the report tells the story
+    quiet = contextlib.nullcontext() if getattr(args, "verbose", False) else _quieter("orderlab.services", logging.ERROR)
     try:
-        report = run_chaos(names, orders=args.orders, rate=args.rate, exactly_once=eos, brokers=brokers,
-                           compare=not args.no_comparison, settings=base, progress=_progress, repeat=args.repeat)
+        with quiet:
+            report = run_chaos(names, orders=args.orders, rate=args.rate, exactly_once=eos, brokers=brokers,
+                               compare=not args.no_comparison, settings=base, progress=_progress, repeat=args.repeat)
     except BrokerError as exc:
         print(f"orderlab chaos: could not run a local broker: {exc}".splitlines()[0], file=sys.stderr)
         return EXIT_FAILED

@@ -100,6 +100,7 @@ def test_the_broker_is_back_only_when_every_symptom_is_over(caplog: pytest.LogCa
 
 def test_backoff_reports_a_broker_failure_to_the_outage_and_warns_of_any_other(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="orderlab.services")  # whatever an earlier test left it at
     state = Outage("analytics")
     backoff = BackOff("analytics", Counters("retries"), state)
     assert backoff.failed("batch", KafkaTimeoutError("no acks")) == pytest.approx(0.2)
@@ -120,6 +121,7 @@ def test_an_empty_poll_without_a_connection_does_not_end_the_outage_a_failed_pol
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="orderlab.services")  # whatever an earlier test left it at
     clock = Clock()
     state = outage(clock)
     backoff = BackOff("analytics", Counters("retries"), state)
@@ -165,6 +167,7 @@ def test_the_order_source_says_how_many_orders_wait_when_acknowledgements_stall(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="orderlab.services")  # whatever an earlier test left it at
     clock = Clock()
     monkeypatch.setattr("orderlab.services.orders.time.monotonic", clock.monotonic)
     orders = OrdersBackend(SETTINGS, SEED.role("orders"))  # not started: no producer, so no connection state
