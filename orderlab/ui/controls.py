@@ -137,8 +137,10 @@ class ControlRoom:
         self.widget = widgets.VBox([
             widgets.HBox([self.start_button, self.stop_button, self.status]),
             widgets.HBox([widgets.VBox([self.rate, self.latency]), widgets.VBox([self.decline, self.workers])]),
-            widgets.HBox([self.measured, self.counters], layout=widgets.Layout(justify_content="space-between", width="940px")),
-            widgets.HBox([self.behind, self.held], layout=widgets.Layout(justify_content="space-between", width="940px")),
+            # the counters take a line of their own: beside the measured rate, both were cut off at 1400 px
+            widgets.HBox([self.measured, self.held], layout=widgets.Layout(justify_content="space-between", width="940px")),
+            widgets.HBox([self.counters], layout=widgets.Layout(width="940px")),
+            widgets.HBox([self.behind], layout=widgets.Layout(width="940px")),
             widgets.HBox(
                 [self.chart, *([self.table] if self.table is not None else [])],
                 layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
