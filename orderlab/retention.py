@@ -58,20 +58,11 @@ def run_topic(settings: Settings, name: str) -> str:
 
 def create_topic(settings: Settings, topic: str, configs: Mapping[str, str], *, timeout_s: float = 30.0) -> str:
     """One partition, one replica per live broker up to 3, with ``configs``; returns when the topic is known."""
-    from .topics import replication_factor
+    from .topics import create_missing_topics
 
     admin = make_admin(settings)
     try:
-        copies = replication_factor(len(admin.describe_cluster()["brokers"]))
-        admin.create_topics(
-            {topic: {"num_partitions": 1, "replication_factor": copies, "configs": dict(configs)}},
-            timeout_ms=int(timeout_s * 1000),
-        )
-        deadline = time.monotonic() + timeout_s
-        while topic not in set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topic {topic} not visible after {timeout_s:.0f} s")
-            time.sleep(0.1)
+        create_missing_topics(admin, {topic: 1}, timeout_s=timeout_s, configs=configs)
     finally:
         admin.close()
     return topic

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import time
+from typing import Mapping
 
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from .clients import make_admin
+from .polling import poll_until
 from .settings import Settings
 from .topology import load_topology
 
@@ -39,23 +41,31 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]
     plan = topic_plan(settings)
     admin = make_admin(settings)
     try:
-        existing = set(admin.list_topics())
-        absent = [name for name in plan if name not in existing]
-        if absent:
-            copies = replication_factor(len(admin.describe_cluster()["brokers"]))
-            missing = [NewTopic(name, plan[name], copies) for name in absent]
-            try:
-                admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
-            except TopicAlreadyExistsError:
-                pass  # another process made it between our list and create
-        deadline = time.monotonic() + timeout_s
-        while set(plan) - set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {sorted(set(plan) - set(admin.list_topics()))}")
-            time.sleep(0.1)
+        create_missing_topics(admin, plan, timeout_s=timeout_s)
     finally:
         admin.close()
     return plan
+
+
+def create_missing_topics(admin: KafkaAdminClient, partitions: Mapping[str, int], *, timeout_s: float = 30.0,
+                          configs: Mapping[str, str] | None = None) -> None:
+    """Create each topic of ``partitions`` (name → partition count) that is missing, then wait until all are known.
+
+    New topics get :func:`replication_factor` copies for the brokers alive
+    now, and ``configs``; existing ones are left as they are. A topic another
+    client makes between our list and our create counts as made.
+    """
+    existing = set(admin.list_topics())
+    absent = [name for name in partitions if name not in existing]
+    if absent:
+        copies = replication_factor(len(admin.describe_cluster()["brokers"]))
+        new = [NewTopic(name, partitions[name], copies, topic_configs=dict(configs or {})) for name in absent]
+        try:
+            admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
+        except TopicAlreadyExistsError:
+            pass
+    poll_until(lambda: not set(partitions) - set(admin.list_topics()), timeout_s,
+               f"topics {', '.join(sorted(partitions))} becoming visible")
 
 
 def delete_topics(settings: Settings) -> None:

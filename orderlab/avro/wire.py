@@ -21,14 +21,12 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
 from ..clients import make_admin, make_consumer, make_producer
 from ..dlq import send_to_dlq
 from ..events import EventError, Order
 from ..settings import Settings
-from ..topics import replication_factor
+from ..topics import create_missing_topics
 from .codec import AvroError, Schema, decode, encode, parse, plain
 from .orders import order_from_record, order_record
 from .registry import RegisteredSchema, SchemaRegistry, UnknownSchemaId
@@ -57,19 +55,7 @@ def create_avro_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]
     names = [topic, settings.dlq_topic(topic)]
     admin = make_admin(settings)
     try:
-        absent = [name for name in names if name not in set(admin.list_topics())]
-        if absent:
-            copies = replication_factor(len(admin.describe_cluster()["brokers"]))
-            try:
-                admin.create_topics([NewTopic(name, 1, copies) for name in absent], timeout_ms=int(timeout_s * 1000))
-            except TopicAlreadyExistsError:
-                pass  # made by another client between the list and the create
-        deadline = time.monotonic() + timeout_s
-        while set(names) - set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                missing = sorted(set(names) - set(admin.list_topics()))
-                raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {missing}")
-            time.sleep(0.1)
+        create_missing_topics(admin, {name: 1 for name in names}, timeout_s=timeout_s)
     finally:
         admin.close()
     return names
