@@ -50,6 +50,7 @@ def test_an_aborted_transaction_is_seen_by_a_read_uncommitted_reader_only(settin
                 producer.send(topic, key=record.key, value=outcome)
             producer.send_offsets_to_transaction(next_offsets(records), consumer.group_metadata())
             if abort:
+                producer.flush()  # an abort drops the outcomes the producer has not sent yet; all must reach the log
                 producer.abort_transaction()
             else:
                 producer.commit_transaction()
