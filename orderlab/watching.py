@@ -135,9 +135,9 @@ class LabWatching:
 
     def reconcile(self) -> Reconciliation:
         """Read the topics and account for every order this lab placed."""
-        if self.catcher is not None:
+        if self.catcher is not None and not self.catcher.forgotten():
             emailed = [mail.order_id for mail in self.emails() if mail.order_id]
-        elif self.ledger is not None:  # an external SMTP server: the ledger knows what was sent
+        elif self.ledger is not None:  # an external SMTP server, or a catcher past its KEEP: the ledger knows what was sent
             emailed = self.ledger.emailed_ids()
         else:
             raise RuntimeError("the lab has no ledger and no catcher yet: start it first")

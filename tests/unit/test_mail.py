@@ -43,3 +43,42 @@ def test_sender_raises_when_no_server():
 def test_backoff_grows_and_is_bounded():
     assert [wait_seconds(n) for n in (1, 2, 3)] == [0.2, 0.4, 0.8]
     assert wait_seconds(30) == 5.0
+
+
+def numbered(n: int) -> ConfirmedOrder:
+    order = Order.create(f"order-{n:09d}", "c1", "ada@example.com", [LineItem("KB-001", "Keyboard", 1, 8999)], created_at=1.0)
+    return ConfirmedOrder(order, f"pay_{n}", 2.0)
+
+
+def send_numbered(catcher: MailCatcher, numbers: range) -> None:
+    sender = SmtpSender(catcher.host, catcher.port)
+    for n in numbers:
+        sender.send(render_confirmation(numbered(n), "shop@example.com"))
+    sender.close()
+
+
+def test_the_catcher_keeps_the_newest_messages_and_counts_them_all_across_a_restart():
+    catcher = MailCatcher(keep=5)
+    with catcher:
+        send_numbered(catcher, range(8))
+        assert catcher.count() == 8  # asked of the child: every accepted message, forgotten ones too
+        assert [mail.order_id for mail in catcher.messages] == [f"order-{n:09d}" for n in range(3, 8)]
+        assert catcher.forgotten() == 3
+    assert catcher.count() == 8 and len(catcher.messages) == 5  # stopped: what it had is kept
+    with catcher:
+        send_numbered(catcher, range(8, 10))
+        assert catcher.count() == 10
+        assert [mail.order_id for mail in catcher.messages] == [f"order-{n:09d}" for n in range(5, 10)]
+        catcher.clear()
+        assert catcher.messages == [] and catcher.count() == 10 and catcher.forgotten() == 10
+        send_numbered(catcher, range(10, 11))
+        assert [mail.order_id for mail in catcher.messages] == ["order-000000010"]
+
+
+def test_a_message_is_kept_by_the_catcher_before_the_client_sees_it_accepted():
+    with MailCatcher() as catcher:
+        sender = SmtpSender(catcher.host, catcher.port)
+        for n in range(20):
+            sender.send(render_confirmation(numbered(n), "shop@example.com"))
+            assert catcher.count() == n + 1  # no waiting: the 250 reply came after it was kept
+        sender.close()
