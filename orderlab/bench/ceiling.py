@@ -1,17 +1,21 @@
 """The ceiling: the pipeline's Kafka work with no application code.
 
-Per order the pipeline produces twice (the order, then its outcome) and
-consumes three times (transactions and analytics read the order, e-mail
-reads the outcome). Here plain kafka-python clients, made by the same
-:mod:`orderlab.clients` factories (so the same acks, idempotence, linger and
-fetch settings), do exactly that in one process, one consumer per thread,
-with records the size of real orders, and commit after each batch as the
-roles do. No decoding, no validation, no ledger, no SMTP: whatever the
-pipeline achieves below this figure is the cost of the application.
+Per order the pipeline produces twice (the order, then its outcome on
+order_confirmed or order_declined) and consumes four times: transactions
+and analytics read the order, analytics reads the outcome, and e-mail reads
+it when it is a confirmation. Here plain kafka-python clients, made by the
+same :mod:`orderlab.clients` factories (so the same acks, idempotence,
+linger and fetch settings), do exactly that in one process, one consumer per
+thread, with records the size of real orders routed as the payment rules
+route them, and commit after each batch as the roles do. No decoding, no
+validation, no ledger, no SMTP: whatever the pipeline achieves below this
+figure is the cost of the application. :data:`READS` is the seed
+topology's reads, role by role (a test holds them equal).
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -20,8 +24,9 @@ from typing import Callable
 from kafka import KafkaProducer
 
 from ..clients import make_consumer, make_producer
-from ..events import ConfirmedOrder, encode_confirmed, encode_order
+from ..events import ConfirmedOrder, DeclinedOrder, encode_confirmed, encode_declined, encode_order
 from ..generator import OrderFactory
+from ..payments import PaymentRules, decide_payment
 from ..services.records import next_offsets
 from ..settings import Settings
 from ..topics import ensure_topics
@@ -55,32 +60,59 @@ class ThroughputResult:
         return self.completed >= self.orders
 
 
-def sample_payloads(count: int, seed: int = 7) -> list[tuple[bytes, bytes, bytes]]:
-    """``(key, order value, confirmed value)`` of real orders, made before any clock starts."""
+# what each consuming role of the seed topology reads: the relay stands for transactions
+READS: dict[str, tuple[str, ...]] = {
+    "transactions": ("order_details",),
+    "email": ("order_confirmed",),
+    "analytics": ("order_details", "order_confirmed", "order_declined"),
+}
+
+
+@dataclass(frozen=True)
+class SamplePayload:
+    """One real order's records, made before any clock starts: its key, the order, and its outcome."""
+
+    key: bytes
+    order: bytes
+    confirmed: bool
+    outcome: bytes
+
+
+def sample_payloads(count: int, seed: int = 7) -> list[SamplePayload]:
+    """Real orders and their outcomes, decided by the default payment rules (so as many are declined)."""
     factory = OrderFactory(seed=seed, customers=50)
+    rules, rng = PaymentRules(), random.Random(seed)
     payloads = []
     for _ in range(count):
         order = factory.make()
-        payloads.append(
-            (order.order_id.encode(), encode_order(order), encode_confirmed(ConfirmedOrder(order, "pay_" + order.order_id[:12], order.created_at)))
-        )
+        result = decide_payment(order, rules, rng, now=order.created_at)
+        outcome = (encode_confirmed(ConfirmedOrder(order, result.payment_id, result.processed_at)) if result.approved
+                   else encode_declined(DeclinedOrder(order, result.reason, result.processed_at)))
+        payloads.append(SamplePayload(order.order_id.encode(), encode_order(order), result.approved, outcome))
     return payloads
 
 
-class _Counter:
+class _TopicCounts:
+    """Records read, by topic: one reader thread adds, the clock's loop reads."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.value = 0
+        self._counts: dict[str, int] = {}
 
-    def add(self, amount: int) -> None:
+    def add(self, records: list) -> None:
         with self._lock:
-            self.value += amount
+            for record in records:
+                self._counts[record.topic] = self._counts.get(record.topic, 0) + 1
+
+    def __getitem__(self, topic: str) -> int:
+        with self._lock:
+            return self._counts.get(topic, 0)
 
 
-def _consume(settings: Settings, group: str, topic: str, seen: _Counter, ready: threading.Event, stop: threading.Event,
-             forward: Callable[[list], list] | None = None) -> None:
+def _consume(settings: Settings, group: str, topics: tuple[str, ...], seen: _TopicCounts, ready: threading.Event,
+             stop: threading.Event, forward: Callable[[list], list] | None = None) -> None:
     """Poll, (forward and wait for the acks), commit without waiting: the shape of every consumer role."""
-    consumer = make_consumer(settings, group, topic)
+    consumer = make_consumer(settings, group, *topics)
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=100)
@@ -93,7 +125,7 @@ def _consume(settings: Settings, group: str, topic: str, seen: _Counter, ready: 
                 for future in forward(records):
                     future.get(timeout=60)
             consumer.commit_async(next_offsets(records))  # as the roles do (ConsumerService.commit)
-            seen.add(len(records))
+            seen.add(records)
     finally:
         ready.set()
         consumer.close(autocommit=False)
@@ -101,41 +133,53 @@ def _consume(settings: Settings, group: str, topic: str, seen: _Counter, ready: 
 
 def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: float = 120.0,
                 progress: Callable[[int], None] | None = None) -> ThroughputResult:
-    """Push ``orders`` records through produce → relay (consume + produce) → consume, plus a second reader.
+    """Push ``orders`` records through produce → relay (consume + produce) → the readers of :data:`READS`.
 
-    The clock starts once every consumer has its partitions, so group joins
-    are not counted (the pipeline's figure leaves its start out as well).
+    An order is done once its outcome has been read by the analytics reader
+    and, if a confirmation, by the e-mail reader. The clock starts once
+    every consumer has its partitions, so group joins are not counted (the
+    pipeline's figure leaves its start out as well).
     """
     ensure_topics(settings)
-    source, target = settings.order_details_topic, settings.order_confirmed_topic
+    topic = {"order_details": settings.order_details_topic, "order_confirmed": settings.order_confirmed_topic,
+             "order_declined": settings.order_declined_topic}
     relays = max(1, min(relays, settings.order_details_partitions))
     pool = sample_payloads(min(orders, 2000))
     # keys as long as an order id and all different; values cycle through the pool
     records = [(b"%036d" % number, pool[number % len(pool)]) for number in range(orders)]
-    outcome_of = {key: payload[2] for key, payload in records}
+    outcome_of = {key: payload for key, payload in records}
     producer: KafkaProducer = make_producer(settings)
     stop = threading.Event()
-    relayed, outcome_reader, order_reader = _Counter(), _Counter(), _Counter()
+    relayed, emailed, analysed = _TopicCounts(), _TopicCounts(), _TopicCounts()
 
     def forward(batch: list) -> list:
-        return [producer.send(target, key=record.key, value=outcome_of[record.key]) for record in batch]
+        futures = []
+        for record in batch:
+            payload = outcome_of[record.key]
+            outcome_topic = topic["order_confirmed" if payload.confirmed else "order_declined"]
+            futures.append(producer.send(outcome_topic, key=record.key, value=payload.outcome))
+        return futures
+
+    def reads(role: str) -> tuple[str, ...]:
+        return tuple(topic[name] for name in READS[role])
 
     readers = [
-        *((settings.group_id("ceiling-relay"), source, relayed, forward) for _ in range(relays)),
-        (settings.group_id("ceiling-outcomes"), target, outcome_reader, None),
-        (settings.group_id("ceiling-orders"), source, order_reader, None),
+        *((settings.group_id("ceiling-transactions"), reads("transactions"), relayed, forward) for _ in range(relays)),
+        (settings.group_id("ceiling-email"), reads("email"), emailed, None),
+        (settings.group_id("ceiling-analytics"), reads("analytics"), analysed, None),
     ]
     ready = [threading.Event() for _ in readers]
     threads = [
-        threading.Thread(target=_consume, args=(settings, group, topic, seen, flag, stop, relay), name=f"ceiling-{n}", daemon=True)
-        for n, ((group, topic, seen, relay), flag) in enumerate(zip(readers, ready))
+        threading.Thread(target=_consume, args=(settings, group, topics, seen, flag, stop, relay),
+                         name=f"ceiling-{n}", daemon=True)
+        for n, ((group, topics, seen, relay), flag) in enumerate(zip(readers, ready))
     ]
     for thread in threads:
         thread.start()
 
     def produce() -> None:
         for key, payload in records:
-            producer.send(source, key=key, value=payload[1])
+            producer.send(topic["order_details"], key=key, value=payload.order)
         producer.flush(timeout=60)
 
     timeline: list[tuple[float, int]] = [(0.0, 0)]
@@ -148,7 +192,9 @@ def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: 
         deadline = started + timeout_s
         source_thread.start()
         while True:
-            done = min(outcome_reader.value, order_reader.value)
+            # as the pipeline counts: the outcome read by analytics and, for a confirmation, by e-mail
+            declined = analysed[topic["order_declined"]]
+            done = min(analysed[topic["order_confirmed"]] + declined, emailed[topic["order_confirmed"]] + declined)
             now = time.monotonic()
             timeline.append((now - started, done))
             if progress is not None:

@@ -111,3 +111,14 @@ def test_without_the_machine_figure_nothing_is_made_up():
     assert data["cores_at_target"]["needed"] is None
     json.dumps(data)
     assert "n/a" in format_table(bare)
+
+
+def test_the_ceiling_reads_what_the_seed_roles_read():
+    """The ceiling stands for the pipeline's Kafka work: one reader per consuming role, of the same topics."""
+    from orderlab.bench.ceiling import READS, sample_payloads
+    from orderlab.seed import SEED
+
+    assert READS == {spec.name: tuple(read.topic for read in spec.reads) for spec in SEED.roles if spec.reads}
+    payloads = sample_payloads(400)
+    declined = sum(1 for payload in payloads if not payload.confirmed)
+    assert 0 < declined < len(payloads) / 2  # routed as the default payment rules route real orders
