@@ -199,7 +199,8 @@ class Ledger:
             self._scratch.cleanup()
 
     # -- payments ------------------------------------------------------------
-    def settle(self, orders: Iterable[Order], decide: Callable[[Order], PaymentResult]) -> list[tuple[PaymentResult, bool]]:
+    def settle(self, orders: Iterable[Order], decide: Callable[[Order], PaymentResult], *,
+               decide_first: bool = True) -> list[tuple[PaymentResult, bool]]:
         """Pay each order at most once; returns ``(result, replayed)`` per order.
 
         ``replayed`` is True when the ledger already had a payment for that
@@ -211,15 +212,19 @@ class Ledger:
         instead of queueing behind one database lock. The write transaction
         then looks again: an order another worker paid meanwhile is returned
         as replayed and its fresh decision is dropped, never charged.
+        ``decide_first=False``, for decisions that do not wait (no simulated
+        latency), decides under the lock instead and skips the first look.
         """
         batch = list(orders)
         order_ids = list(dict.fromkeys(order.order_id for order in batch))
-        pending: dict[str, Order] = {}
-        known = self._payments_among(order_ids)
-        for order in batch:
-            if order.order_id not in known:
-                pending.setdefault(order.order_id, order)
-        decided = {order_id: decide(order) for order_id, order in pending.items()}
+        decided: dict[str, PaymentResult] = {}
+        if decide_first:
+            known = self._payments_among(order_ids)
+            pending: dict[str, Order] = {}
+            for order in batch:
+                if order.order_id not in known:
+                    pending.setdefault(order.order_id, order)
+            decided = {order_id: decide(order) for order_id, order in pending.items()}
         results: list[tuple[PaymentResult, bool]] = []
         payments: list[tuple[object, ...]] = []
         charges: list[tuple[object, ...]] = []

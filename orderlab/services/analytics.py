@@ -60,25 +60,30 @@ class AnalyticsBackend(ConsumerService[Any]):
     def process(self, batch: list[Received[Any]]) -> list[Any]:
         """Keep each order once (a redelivered one is counted as a duplicate) and each outcome, with the time it was seen."""
         seen_at = time.time()
+        orders_seen = duplicates_seen = outcomes_seen = 0
         with self._lock:
             for received in batch:
                 event = received.event
                 if isinstance(event, Order):
                     if not self._first_time(self._seen_ids, event.order_id):
-                        self.counters.add("duplicates_seen")
+                        duplicates_seen += 1
                         continue
                     self._orders.append((event.order_id, event.created_at, seen_at, event.total_cents, event.item_count))
                     for item in event.items:
                         self._items.append((event.order_id, item.sku, item.name, item.quantity, item.total_cents))
-                    self.counters.add("orders_seen")
+                    orders_seen += 1
                 elif isinstance(event, ConfirmedOrder):
                     if self._first_time(self._confirmed_ids, event.order.order_id):
                         self.revenue_cents += event.order.total_cents
                     self._outcomes.append((event.order.order_id, True, event.order.created_at, event.confirmed_at))
-                    self.counters.add("outcomes_seen")
+                    outcomes_seen += 1
                 elif isinstance(event, DeclinedOrder):
                     self._outcomes.append((event.order.order_id, False, event.order.created_at, event.declined_at))
-                    self.counters.add("outcomes_seen")
+                    outcomes_seen += 1
+        # once a batch, not once a record: each add takes the counters' lock
+        for name, count in (("orders_seen", orders_seen), ("duplicates_seen", duplicates_seen), ("outcomes_seen", outcomes_seen)):
+            if count:
+                self.counters.add(name, count)
         return []
 
     def _first_time(self, ids: dict[str, None], order_id: str) -> bool:

@@ -28,7 +28,8 @@ def test_bad_probability_is_refused():
         PaymentRules(1.5)
 
 
-def test_ledger_charges_each_order_once_even_across_reopen(tmp_path):
+@pytest.mark.parametrize("decide_first", [True, False])
+def test_ledger_charges_each_order_once_even_across_reopen(tmp_path, decide_first):
     path = str(tmp_path / "ledger.db")
     decide_calls = []
 
@@ -37,10 +38,10 @@ def test_ledger_charges_each_order_once_even_across_reopen(tmp_path):
         return decide_payment(o, PaymentRules(0.0), random.Random(2))
 
     ledger = Ledger(path)
-    first = ledger.settle([order("a"), order("b")], decide)
+    first = ledger.settle([order("a"), order("b")], decide, decide_first=decide_first)
     ledger.close()
     reopened = Ledger(path)  # as after a process restart
-    second = reopened.settle([order("a"), order("c")], decide)
+    second = reopened.settle([order("a"), order("c")], decide, decide_first=decide_first)
     assert [replayed for _, replayed in first] == [False, False]
     assert [replayed for _, replayed in second] == [True, False]
     assert second[0][0] == first[0][0]  # the same payment, not a new one
@@ -49,9 +50,11 @@ def test_ledger_charges_each_order_once_even_across_reopen(tmp_path):
     assert reopened.double_charged() == 0
 
 
-def test_an_order_twice_in_one_batch_is_charged_once(tmp_path):
+@pytest.mark.parametrize("decide_first", [True, False])
+def test_an_order_twice_in_one_batch_is_charged_once(tmp_path, decide_first):
     ledger = Ledger(str(tmp_path / "l.db"))
-    results = ledger.settle([order("a"), order("b"), order("a")], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)))
+    results = ledger.settle([order("a"), order("b"), order("a")], lambda o: decide_payment(o, PaymentRules(0.0), random.Random(1)),
+                            decide_first=decide_first)
     assert [replayed for _, replayed in results] == [False, False, True]
     assert results[2][0] == results[0][0]
     assert ledger.charge_count() == 2 and ledger.double_charged() == 0
