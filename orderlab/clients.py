@@ -135,6 +135,19 @@ def make_reply_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return make_producer(settings, **{"linger_ms": REPLY_LINGER_MS, **overrides})
 
 
+# What a consumer role fetches with (ConsumerService.consumer_overrides; the
+# bench's ceiling too). With kafka-python's default of one byte the broker
+# answers a fetch as soon as any record is there, so a role sent a fetch, a
+# produce and an offset commit request for every few records: at 2000 orders/s
+# the plain Kafka work of the pipeline (the bench's ceiling, paced) cost 486 µs
+# of CPU an order, about one core; with 64 kB or 50 ms, 206 µs, and the Lab at
+# that rate went from 0.95 to 0.78 cores. The price: at a low rate each hop
+# waits up to the 50 ms (order to e-mail p50 at 100 orders/s: 5 ms before, 62
+# ms after). Readers that read a topic to its end keep the default: they would
+# wait out the 50 ms at the end of every partition.
+ROLE_FETCH: dict[str, Any] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 50}
+
+
 def make_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> KafkaConsumer:
     """A consumer that commits only when told to (after the work is done).
 

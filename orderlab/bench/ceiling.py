@@ -23,7 +23,7 @@ from typing import Callable
 
 from kafka import KafkaProducer
 
-from ..clients import make_consumer, make_producer
+from ..clients import ROLE_FETCH, make_consumer, make_producer
 from ..events import ConfirmedOrder, DeclinedOrder, encode_confirmed, encode_declined, encode_order
 from ..generator import OrderFactory
 from ..payments import PaymentRules, decide_payment
@@ -112,7 +112,7 @@ class _TopicCounts:
 def _consume(settings: Settings, group: str, topics: tuple[str, ...], seen: _TopicCounts, ready: threading.Event,
              stop: threading.Event, forward: Callable[[list], list] | None = None) -> None:
     """Poll, (forward and wait for the acks), commit without waiting: the shape of every consumer role."""
-    consumer = make_consumer(settings, group, *topics)
+    consumer = make_consumer(settings, group, *topics, **ROLE_FETCH)  # as the roles fetch
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=100)

@@ -22,7 +22,7 @@ from typing import Any, Generic, Mapping
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from ..clients import BrokerUnavailable, make_consumer, make_reply_producer
+from ..clients import ROLE_FETCH, BrokerUnavailable, make_consumer, make_reply_producer
 from ..settings import Settings
 from ..topology import RoleSpec
 from .backoff import BackOff
@@ -78,8 +78,9 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         """Do the work for a batch; return the futures of the records sent."""
 
     def consumer_overrides(self) -> dict[str, Any]:
-        """kafka-python consumer settings of this role (the defaults are in :func:`orderlab.clients.make_consumer`)."""
-        return {}
+        """kafka-python consumer settings of this role: fuller fetches (:data:`orderlab.clients.ROLE_FETCH`)
+        over the defaults of :func:`orderlab.clients.make_consumer`."""
+        return dict(ROLE_FETCH)
 
     # clients ---------------------------------------------------------------------
     @property
