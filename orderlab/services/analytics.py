@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from ..events import ConfirmedOrder, DeclinedOrder, Order
@@ -40,9 +40,12 @@ class AnalyticsBackend(ConsumerService[Any]):
         self._outcomes: deque[tuple[str, bool, float, float]] = deque(maxlen=keep)
         # recent order ids, to count a redelivered order (and a confirmation
         # read twice) once; bounded like the rows (a long-running process must
-        # not grow without limit)
-        self._seen_ids: dict[str, None] = {}
-        self._confirmed_ids: dict[str, None] = {}
+        # not grow without limit). OrderedDicts: a plain dict's oldest key,
+        # next(iter(d)), is found by stepping over every key deleted before
+        # it, so once full each new id cost more (50 µs at 400k orders seen)
+        # and e-mail fell behind at 2000 orders/s in a classroom run
+        self._seen_ids: OrderedDict[str, None] = OrderedDict()
+        self._confirmed_ids: OrderedDict[str, None] = OrderedDict()
         self._seen_limit = keep
         self.revenue_cents = 0  # confirmed orders only: a declined order earned nothing
 
@@ -86,13 +89,13 @@ class AnalyticsBackend(ConsumerService[Any]):
                 self.counters.add(name, count)
         return []
 
-    def _first_time(self, ids: dict[str, None], order_id: str) -> bool:
+    def _first_time(self, ids: OrderedDict[str, None], order_id: str) -> bool:
         """Remember ``order_id`` in ``ids`` (the oldest forgotten beyond the limit); False if it was there."""
         if order_id in ids:
             return False
         ids[order_id] = None
         if len(ids) > self._seen_limit:
-            del ids[next(iter(ids))]  # the oldest
+            ids.popitem(last=False)  # the oldest
         return True
 
     # -- what the charts read ------------------------------------------------------
