@@ -501,3 +501,15 @@ def test_saved_notebooks_show_a_sentence_where_widgets_are_not_live():
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"].startswith("Control room:")
     assert OrderForm(StandInLab())._repr_mimebundle_()["text/plain"].startswith("Order form:")
+
+
+def test_the_e_mail_role_keeps_a_whole_latency_window_at_the_sliders_top():
+    """The latency panel draws the control room's window; at the top rate the role must keep that many e-mails."""
+    import inspect
+
+    from orderlab.limits import MAX_RATE
+    from orderlab.services.email import LATENCY_HISTORY
+    from orderlab.ui import ControlRoom
+
+    window_s = inspect.signature(ControlRoom.__init__).parameters["window_s"].default
+    assert LATENCY_HISTORY >= window_s * MAX_RATE
