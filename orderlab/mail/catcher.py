@@ -54,7 +54,7 @@ class MailCatcher:
         self.port = port or _free_port(host)
         self.reply_delay_s = reply_delay_s
         self.keep = keep
-        self._lock = threading.RLock()  # the child's pipes and what was taken over from it
+        self._lock = threading.Lock()  # the child's pipes and what was taken over from it
         self._child: subprocess.Popen[bytes] | None = None
         self._earlier = 0  # messages accepted by the children that came before this one
         # the messages taken over, numbered across children: the oldest is number _first
