@@ -18,6 +18,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "latency_p99_ms_at_1000": ("<=", 250.0),
     "rate_error_pct": ("<=", 2.0),
     "dashboard_hz": (">=", 1.0),
+    # the application's CPU per order at most twice what its Kafka work costs alone (the ceiling's)
+    "pipeline_cpu_vs_ceiling": ("<=", 2.0),
 }
 
 
@@ -51,6 +53,12 @@ class BenchReport:
         if not self.ceiling.orders_per_s or math.isnan(self.ceiling.orders_per_s):
             return math.nan
         return self.pipeline.orders_per_s / self.ceiling.orders_per_s
+
+    @property
+    def pipeline_cpu_vs_ceiling(self) -> float:
+        """The pipeline process's CPU per order over the ceiling's: what the application adds to its Kafka work."""
+        ceiling = self.ceiling.cpu_us_per_order
+        return self.pipeline.cpu_us_per_order / ceiling if ceiling and math.isfinite(ceiling) else math.nan
 
     @property
     def target_rate(self) -> float:
@@ -87,6 +95,7 @@ class BenchReport:
             "latency_p99_ms_at_1000": latency["1000"].latency(99) if "1000" in latency else math.nan,
             "rate_error_pct": self.rate_error_pct,
             "dashboard_hz": self.dashboard_hz,
+            "pipeline_cpu_vs_ceiling": self.pipeline_cpu_vs_ceiling,
         }
 
     def targets(self) -> dict[str, dict[str, Any]]:
@@ -124,6 +133,7 @@ class BenchReport:
             "ceiling_orders_per_s": _round(self.ceiling.orders_per_s),
             "pipeline_orders_per_s": _round(self.pipeline.orders_per_s),
             "pipeline_vs_ceiling": _round(self.pipeline_vs_ceiling, 3),
+            "pipeline_cpu_vs_ceiling": _round(self.pipeline_cpu_vs_ceiling, 3),
             "latency_ms": latency,
             "rate_error_pct": _round(self.rate_error_pct, 2),
             "dashboard_hz": _round(self.dashboard_hz, 3),
@@ -181,6 +191,7 @@ def format_table(report: BenchReport) -> str:
         ("pipeline / ceiling", _fmt(report.pipeline_vs_ceiling, "", 2), mark("pipeline_vs_ceiling")),
         ("CPU per order: ceiling", _fmt(report.ceiling.cpu_us_per_order, " µs"), f"machine {_fmt(report.ceiling.machine_cpu_us_per_order, ' µs')}"),
         ("CPU per order: pipeline", _fmt(report.pipeline.cpu_us_per_order, " µs"), f"machine {_fmt(report.pipeline.machine_cpu_us_per_order, ' µs')}"),
+        ("CPU per order: pipeline / ceiling", _fmt(report.pipeline_cpu_vs_ceiling, "", 2), mark("pipeline_cpu_vs_ceiling")),
         (f"cores {_fmt(report.target_rate, ' orders/s')} needs", _fmt(report.cores_at_target, "", 1), f"this machine has {report.machine.get('cpus')}"),
     ]
     for cost in report.roles:

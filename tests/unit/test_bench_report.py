@@ -38,10 +38,10 @@ def test_rate_error_is_relative_and_absolute():
         rate_error_pct(0, 1)
 
 
-def report(p99_at_100: float = 30.0, dashboard_lag_end: int = 100) -> BenchReport:
+def report(p99_at_100: float = 30.0, dashboard_lag_end: int = 100, ceiling_cpu_s: float = 0.12) -> BenchReport:
     fast = tuple(float(v) for v in range(1, 101))  # p99 = 99.01
     return BenchReport(
-        ceiling=ThroughputResult(1000, 1000, 1.0, 10_000.0, ((0.0, 0), (1.0, 1000)), cpu_s=0.05, machine_cpu_s=0.08),
+        ceiling=ThroughputResult(1000, 1000, 1.0, 10_000.0, ((0.0, 0), (1.0, 1000)), cpu_s=ceiling_cpu_s, machine_cpu_s=0.08),
         pipeline=ThroughputResult(1000, 1000, 2.0, 7_000.0, ((0.0, 0), (2.0, 1000)), cpu_s=0.2, machine_cpu_s=0.5),
         windows=(
             RateWindow(10, 10.1, 20.0),
@@ -81,7 +81,7 @@ def test_a_missed_target_and_a_growing_backlog_are_reported():
 
 def test_cpu_per_order_is_reported_for_the_ceiling_the_pipeline_and_each_role_alone():
     data = report().as_dict()
-    assert data["cpu_us_per_order"] == {"ceiling": 50.0, "pipeline": 200.0, "roles_alone": 90.0}
+    assert data["cpu_us_per_order"] == {"ceiling": 120.0, "pipeline": 200.0, "roles_alone": 90.0}
     assert data["roles_alone"]["orders"] == {"orders": 1000, "orders_per_s": 20_000.0, "cpu_us_per_order": 40.0,
                                              "machine_cpu_us_per_order": 60.0, "finished": True}
     assert data["roles_alone"]["email"]["machine_cpu_us_per_order"] is None  # not measured: not made up
@@ -89,6 +89,17 @@ def test_cpu_per_order_is_reported_for_the_ceiling_the_pipeline_and_each_role_al
     table = format_table(report())
     assert "CPU per order: pipeline" in table and "200 µs" in table
     assert "email alone" in table and "50 µs CPU per order" in table
+
+
+def test_the_pipeline_may_spend_at_most_twice_the_ceilings_cpu_per_order():
+    within = report()  # 200 µs against 120 µs
+    assert within.as_dict()["pipeline_cpu_vs_ceiling"] == pytest.approx(1.667)
+    assert within.targets()["pipeline_cpu_vs_ceiling"] == {"value": 1.667, "target": "<= 2", "met": True}
+    beyond = report(ceiling_cpu_s=0.08)  # 200 µs against 80 µs: 2.5 times
+    assert beyond.targets()["pipeline_cpu_vs_ceiling"]["met"] is False and not beyond.all_targets_met
+    assert "CPU per order: pipeline / ceiling" in format_table(beyond)
+    unmeasured = report(ceiling_cpu_s=0.0)
+    assert unmeasured.targets()["pipeline_cpu_vs_ceiling"]["value"] is None
 
 
 def test_machine_cpu_per_order_says_how_many_cores_the_target_rate_needs():
