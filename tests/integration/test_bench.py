@@ -64,7 +64,8 @@ def test_quick_bench_reports_every_figure_as_json(kafka_bootstrap, tmp_path, cap
             assert machine[run] > 0.9 * report["cpu_us_per_order"][run], (run, machine, report["cpu_us_per_order"])
         assert report["cores_at_target"]["needed"] > 0 and report["cores_at_target"]["machine"] == report["machine"]["cpus"]
 
-    assert set(report["targets"]) == {"pipeline_vs_ceiling", "latency_p99_ms_at_100", "latency_p99_ms_at_1000", "rate_error_pct", "dashboard_hz"}
+    assert set(report["targets"]) == {"pipeline_vs_ceiling", "latency_p99_ms_at_100", "latency_p99_ms_at_1000", "rate_error_pct", "dashboard_hz",
+                                 "pipeline_cpu_vs_ceiling"}
     assert report["all_targets_met"] == all(t["met"] for t in report["targets"].values())
     assert report["machine"]["cpus"] >= 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
