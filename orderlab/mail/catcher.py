@@ -88,8 +88,9 @@ class MailCatcher:
             if child is None:
                 return
             try:
+                # not serving any more first, then the last take-over: it gets every message the child accepted
+                accepted, _first_kept = self._ask(b"stop")
                 self._take_over()
-                accepted, _first_kept = self._ask(b"count")
             except OSError:  # it died: what it had is gone with it
                 accepted = self._end() - self._earlier
             self._child = None

@@ -135,7 +135,8 @@ def serve(host: str, port: int, control: IO[bytes], out: IO[bytes], reply_delay_
 
     Requests: ``count`` → ``("count", (accepted, first kept))``; ``since N``
     → ``("mail", (first, entries))``, the kept messages numbered N and up
-    (from the first kept, if N was forgotten); ``clear`` forgets the kept ones.
+    (from the first kept, if N was forgotten); ``clear`` forgets the kept ones;
+    ``stop`` stops serving SMTP and answers as ``count`` (the requests go on being answered).
     """
     handler = _Handler(reply_delay_s, keep)
     try:
@@ -145,13 +146,21 @@ def serve(host: str, port: int, control: IO[bytes], out: IO[bytes], reply_delay_
         write_frame(out, "error", f"{type(exc).__name__}: {exc}")
         return
     write_frame(out, "ready", port)
+    serving = True
     try:
         for line in control:
+            if line.strip() == b"stop":
+                # stop serving before the parent takes the last messages over: one accepted
+                # after its last look, and before the child ended, would be lost with it
+                controller.stop()
+                serving = False
+                line = b"count"
             if line.strip():
                 kind, payload = handler.answer(line)
                 write_frame(out, kind, payload)
     finally:
-        controller.stop()
+        if serving:
+            controller.stop()
 
 
 def _main(argv: list[str]) -> int:

@@ -1,7 +1,9 @@
 import smtplib
+import threading
+import time
 
 from orderlab.events import ConfirmedOrder, LineItem, Order
-from orderlab.mail import IDEMPOTENCY_HEADER, MailCatcher, SmtpSender, render_confirmation, wait_seconds
+from orderlab.mail import IDEMPOTENCY_HEADER, MailCatcher, SmtpSender, compose_confirmation, render_confirmation, wait_seconds
 
 
 def confirmed() -> ConfirmedOrder:
@@ -82,3 +84,30 @@ def test_a_message_is_kept_by_the_catcher_before_the_client_sees_it_accepted():
             sender.send(render_confirmation(numbered(n), "shop@example.com"))
             assert catcher.count() == n + 1  # no waiting: the 250 reply came after it was kept
         sender.close()
+
+
+def test_every_message_accepted_while_the_catcher_stops_is_kept():
+    catcher = MailCatcher()
+    catcher.start()
+    accepted: list[str] = []
+
+    def keep_sending() -> None:
+        sender = SmtpSender(catcher.host, catcher.port, connections=4)
+        mails = [compose_confirmation(numbered(n), "shop@example.com") for n in range(400)]
+        try:
+            sender.send_all(mails, lambda mail: accepted.append(mail.order_id))
+        except (OSError, smtplib.SMTPException):
+            pass  # the catcher stopped under it: what had been accepted is counted
+        finally:
+            sender.close()
+
+    sending = threading.Thread(target=keep_sending)
+    sending.start()
+    deadline = time.monotonic() + 10
+    while catcher.count() < 20 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    catcher.stop()  # with mails in flight on four connections
+    sending.join(10)
+    kept = {mail.order_id for mail in catcher.messages}
+    assert accepted and set(accepted) <= kept  # a 250 reply means the catcher has it
+    assert catcher.count() == len(catcher.messages)
