@@ -152,8 +152,9 @@ def serve(host: str, port: int, control: IO[bytes], out: IO[bytes], reply_delay_
             if line.strip() == b"stop":
                 # stop serving before the parent takes the last messages over: one accepted
                 # after its last look, and before the child ended, would be lost with it
-                controller.stop()
-                serving = False
+                if serving:  # a second stop only counts
+                    controller.stop()
+                    serving = False
                 line = b"count"
             if line.strip():
                 kind, payload = handler.answer(line)
