@@ -53,6 +53,39 @@ class LedgerLocationError(SettingsError):
     """The ledger cannot be kept where the settings put it; one line naming the setting and the path."""
 
 
+LOCK_WAIT_S = 30.0  # how long a connection waits for another one's lock before "database is locked"
+
+
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting for the lock like every other statement.
+
+    Why a loop: SQLite answers the journal-mode switch with SQLITE_BUSY at
+    once, without calling the busy handler that ``timeout`` installs, while
+    another connection holds the file, so two processes opening a fresh
+    ledger together (two transactions workers starting at the same moment)
+    had one of them fail with "database is locked".
+    """
+    deadline = time.monotonic() + LOCK_WAIT_S
+    pause_s = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.2)
+
+
+def _held_too_long(path: str, setting: str | None) -> LedgerLocationError:
+    """Another process kept the file locked past LOCK_WAIT_S: not a bad location, but still one line with a fix."""
+    return LedgerLocationError(
+        f"the ledger at {path} stayed locked by another process for {LOCK_WAIT_S:.0f} s; stop the other orderlab "
+        f"process that uses it, or point {setting or 'ORDERLAB_DB_URL'} at another file"
+    )
+
+
 def _location_error(path: str, problem: str, setting: str | None) -> LedgerLocationError:
     where = f"cannot keep the ledger at {path}: {problem}"
     return LedgerLocationError(f"{setting}: {where}; {FIX}" if setting else where)
@@ -104,11 +137,11 @@ def prepare_location(path: str, setting: str | None = None) -> None:
     # its other open ledgers included (SQLite keeps its descriptors open).
     probe: sqlite3.Connection | None = None
     try:
-        probe = sqlite3.connect(f"file:{path}", uri=True, timeout=30)
+        probe = sqlite3.connect(f"file:{path}", uri=True, timeout=LOCK_WAIT_S)
         probe.execute("PRAGMA schema_version").fetchall()
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc):
-            raise
+            raise _held_too_long(path, setting) from None
         problem = "the file there is not an SQLite database" if _not_a_database(path) else f"SQLite cannot use it: {exc}"
         raise _location_error(path, problem, setting) from None
     finally:
@@ -163,8 +196,8 @@ class Ledger:
                 keepalive.close()
             if self._scratch is not None:
                 self._scratch.cleanup()
-            if "locked" in str(exc):  # "database is locked": another process holds it, not a matter of settings
-                raise
+            if "locked" in str(exc):
+                raise _held_too_long(self.file, setting) from None
             # what the checks cannot see: a damaged file, a full disk, a file system SQLite cannot lock on
             raise _location_error(os.path.abspath(path), f"SQLite cannot use it: {exc}", setting) from None
         self._keepalive = keepalive
@@ -175,8 +208,13 @@ class Ledger:
         return cls(settings.db_path, setting=settings.db_setting)
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        connection = sqlite3.connect(self._uri, uri=True, timeout=LOCK_WAIT_S, isolation_level=None,
+                                     check_same_thread=False)
+        try:
+            _switch_to_wal(connection)
+        except sqlite3.Error:
+            connection.close()
+            raise
         # NORMAL in WAL mode survives a process crash; only an OS crash can
         # lose the last transactions, which Kafka would then redeliver.
         connection.execute("PRAGMA synchronous=NORMAL")

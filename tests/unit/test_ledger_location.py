@@ -186,3 +186,54 @@ def test_opening_a_second_ledger_keeps_the_first_ones_lock(tmp_path: Path) -> No
         second.close()
     finally:
         first.close()
+
+
+def _open_at_the_signal(path: str, start: "multiprocessing.synchronize.Barrier", answers: "multiprocessing.Queue[str]") -> None:
+    start.wait()
+    try:
+        Ledger(path).close()
+        answers.put("opened")
+    except Exception as exc:  # the answer is what the test reads
+        answers.put(repr(exc))
+
+
+def test_processes_opening_a_fresh_ledger_together_all_open_it(tmp_path: Path) -> None:
+    """Two transactions workers started together create the same ledger file at the same moment.
+
+    SQLite answers the switch to write-ahead logging with "database is
+    locked" at once, without waiting out the busy timeout, while another
+    connection holds the new file; one worker died on it in a clean-clone
+    run. The ledger waits for that lock like for any other.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # forked workers are ready at once, so they meet the file together
+    for round_ in range(20):
+        path = str(tmp_path / f"fresh-{round_}.db")
+        start, answers = context.Barrier(6), context.Queue()
+        workers = [context.Process(target=_open_at_the_signal, args=(path, start, answers)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        results = [answers.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert results == ["opened"] * len(workers), f"round {round_}: {results}"
+
+
+def test_a_ledger_held_locked_too_long_is_one_line_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    import orderlab.ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "LOCK_WAIT_S", 0.2)
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LedgerLocationError) as refused:
+            Ledger(str(path), setting="ORDERLAB_DB_URL")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    message = str(refused.value)
+    assert "\n" not in message and "locked by another process" in message and "ORDERLAB_DB_URL" in message, message
