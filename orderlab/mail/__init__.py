@@ -20,6 +20,7 @@ from .catcher import MailCatcher
 from .caught import CaughtMail
 from .compose import (
     CREATED_AT_HEADER,
+    Confirmation,
     IDEMPOTENCY_HEADER,
     ORDER_ID_HEADER,
     OutgoingMail,
@@ -34,6 +35,7 @@ from .smtp import SmtpSender, wait_seconds
 __all__ = [
     "CREATED_AT_HEADER",
     "CaughtMail",
+    "Confirmation",
     "IDEMPOTENCY_HEADER",
     "MailCatcher",
     "MailSender",

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 from ..childproc import child_streams, read_frame, write_frame
 from ..ledger import Ledger
-from .compose import OutgoingMail
+from .compose import Confirmation, OutgoingMail
 from .relay import ledger_journal
 from .smtp import SmtpSender
 
@@ -71,7 +71,7 @@ def _relay_main(argv: list[str]) -> int:
                 return 0
             accepted = 0
 
-            def count(_mail: OutgoingMail) -> None:
+            def count(_mail: OutgoingMail | Confirmation) -> None:
                 nonlocal accepted
                 accepted += 1
 
@@ -79,6 +79,8 @@ def _relay_main(argv: list[str]) -> int:
             try:
                 if kind == "send_all":
                     sender.send_all(payload, count)
+                elif kind == "send_confirmations":
+                    sender.send_confirmations([Confirmation(*fields) for fields in payload], count)
                 else:
                     sender.send(payload)
                     accepted = 1

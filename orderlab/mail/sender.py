@@ -13,7 +13,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
-from .compose import OutgoingMail
+from .compose import Confirmation, OutgoingMail
 
 
 @runtime_checkable
@@ -34,6 +34,11 @@ class MailSender(Protocol):
         of ``mails``; a mail not reported was not accepted (or its answer was
         lost with the connection): send it again.
         """
+        ...
+
+    def send_confirmations(self, confirmations: Sequence[Confirmation],
+                           delivered: Callable[[Confirmation], None]) -> None:
+        """Compose each confirmation's mail and send them all, exactly as :meth:`send_all` does."""
         ...
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ import smtplib
 from email.message import EmailMessage
 from typing import Callable, Sequence
 
-from .compose import OutgoingMail
+from .compose import Confirmation, OutgoingMail
 
 
 class SmtpSender:
@@ -131,6 +131,13 @@ class SmtpSender:
                     raise
         finally:
             checkpoint()  # what was accepted before an error is journaled too
+
+    def send_confirmations(self, confirmations: Sequence[Confirmation],
+                           delivered: Callable[[Confirmation], None]) -> None:
+        """Compose, then :meth:`send_all`; ``delivered`` gets the confirmation of each mail accepted, in order."""
+        in_order = iter(confirmations)  # what send_all reports is a prefix, in order
+        self.send_all([confirmation.compose() for confirmation in confirmations],
+                      lambda _mail: delivered(next(in_order)))
 
     @staticmethod
     def _send_one(smtp: smtplib.SMTP, mail: OutgoingMail) -> None:

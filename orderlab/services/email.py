@@ -19,7 +19,7 @@ from typing import Any
 from ..events import ConfirmedOrder, Order
 from ..ledger import Ledger
 from ..limits import MAX_RATE
-from ..mail import MailSender, OutgoingMail, SmtpRelay, compose_confirmation, wait_seconds
+from ..mail import Confirmation, MailSender, SmtpRelay, wait_seconds
 from ..settings import Settings
 from ..topology import RoleSpec
 from .consumer import ConsumerService
@@ -91,21 +91,25 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
         self._latency_lock = threading.Lock()
 
     def process(self, batch: list[Received[ConfirmedOrder]]) -> list[Any]:
-        """Compose and send the e-mails of the orders not yet e-mailed (the ledger says), once per order."""
+        """Send the e-mails of the orders not yet e-mailed (the ledger says), once per order.
+
+        The sender composes them (the SMTP relay in its child process, see
+        :class:`~orderlab.mail.Confirmation`), from the records as they were read.
+        """
         already = self.ledger.emailed_among(received.event.order.order_id for received in batch)
-        outgoing: list[tuple[Order, OutgoingMail]] = []
+        outgoing: list[tuple[Order, Confirmation]] = []
         for received in batch:
             order = received.event.order
             if order.order_id in already:
                 self.counters.add("skipped_already_sent")
                 continue
             already.add(order.order_id)  # the same order twice in one batch is mailed once
-            outgoing.append((order, compose_confirmation(received.event, self.settings.smtp_sender)))
+            outgoing.append((order, Confirmation.of(received.event, self.settings.smtp_sender, received.value)))
         if outgoing:
             self._send_until_delivered(outgoing)
         return []
 
-    def _send_until_delivered(self, outgoing: list[tuple[Order, OutgoingMail]]) -> None:
+    def _send_until_delivered(self, outgoing: list[tuple[Order, Confirmation]]) -> None:
         """Send every mail, retrying with back-off while SMTP is away.
 
         The mails go to the SMTP relay :attr:`hand_over` at a time, and
@@ -123,7 +127,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
             group = waiting[:self.hand_over]
             sent = 0
 
-            def delivered(mail: OutgoingMail) -> None:
+            def delivered(mail: Confirmation) -> None:
                 """The SMTP server accepted mail (and the relay recorded it): count it."""
                 nonlocal sent
                 order, expected = group[sent]
@@ -135,7 +139,7 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
                     self._latencies.append((order.created_at, time.time()))
 
             try:
-                self.sender.send_all([mail for _, mail in group], delivered)
+                self.sender.send_confirmations([mail for _, mail in group], delivered)
             except (OSError, smtplib.SMTPException) as exc:
                 recorded = self.ledger.emailed_among(order.order_id for order, _ in waiting[sent:])
                 waiting = [(order, mail) for order, mail in waiting[sent:] if order.order_id not in recorded]

@@ -48,7 +48,7 @@ class Intake:
             except EventError as exc:
                 dead.append(self.dead_letter(producer, record, str(exc)))
                 continue
-            decoded.append(Received(record.topic, record.partition, record.offset, record.key, event))
+            decoded.append(Received(record.topic, record.partition, record.offset, record.key, event, record.value))
         return decoded, dead
 
     def dead_letter(self, producer: KafkaProducer, record: Any, reason: str) -> Any:

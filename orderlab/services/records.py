@@ -25,6 +25,9 @@ class Received(Generic[Event]):
     offset: int
     key: bytes | None
     event: Event
+    # the record's value as read; the e-mail role hands it to the SMTP relay's
+    # child, which decodes and composes there (see mail.compose.Confirmation)
+    value: bytes | None = None
 
 
 def first_offsets(records: Iterable[Any]) -> dict[TopicPartition, int]:

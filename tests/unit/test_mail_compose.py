@@ -148,3 +148,38 @@ def test_the_relay_process_sends_like_the_sender_and_raises_its_errors():
             assert relay._child is None and catcher.count() == 45
     finally:
         relay.close()
+
+
+@pytest.mark.parametrize("inline_up_to", [0, 100], ids=["composed in the child", "composed in this process"])
+def test_confirmations_are_composed_where_they_are_sent_and_read_as_composed_here(inline_up_to):
+    """The relay composes a confirmation in its child from the record's bytes: the same mail as composing it here."""
+    from orderlab.events import encode_confirmed
+    from orderlab.mail import Confirmation
+
+    records = [confirmed(order_id=f"conf-{n}") for n in range(20)] + [confirmed(order_id="conf-utf8", email="zoë@example.com")]
+    confirmations = [Confirmation.of(record, "shop@example.com", encode_confirmed(record)) for record in records]
+    delivered: list[Confirmation] = []
+    with MailCatcher() as catcher:
+        relay = SmtpRelay(catcher.host, catcher.port, timeout=3, inline_up_to=inline_up_to)
+        try:
+            relay.send_confirmations(confirmations, delivered.append)
+        finally:
+            relay.close()
+        assert catcher.wait_for(len(records), timeout=10)
+        caught = catcher.messages
+    assert delivered == confirmations, "every confirmation reported once, in order"
+    assert [mail.order_id for mail in caught] == [record.order.order_id for record in records]
+    for mail, record in zip(caught, records):
+        here = message_from_bytes(compose_confirmation(record, "shop@example.com").data or
+                                  render_confirmation(record, "shop@example.com").as_bytes(), policy=policy.default)
+        assert mail.subject == here["Subject"] and mail.to == here["To"]
+        assert mail.body.replace("\r\n", "\n").strip() == here.get_content().replace("\r\n", "\n").strip()
+
+
+def test_a_confirmation_without_its_record_encodes_it():
+    from orderlab.mail import Confirmation
+
+    record = confirmed(order_id="conf-encoded")
+    confirmation = Confirmation.of(record, "shop@example.com")
+    assert confirmation.order_id == "conf-encoded"
+    assert confirmation.compose().data.split(b"\r\n\r\n", 1)[1] == compose_confirmation(record, "shop@example.com").data.split(b"\r\n\r\n", 1)[1]

@@ -6,7 +6,7 @@ import pytest
 
 from orderlab.mail import MailSender, SmtpRelay, SmtpSender
 
-CONTRACT_METHODS = ("send", "send_all", "close")
+CONTRACT_METHODS = ("send", "send_all", "send_confirmations", "close")
 
 
 def signature_mismatches(cls: type) -> list[str]:
@@ -43,6 +43,8 @@ def test_the_check_tells_a_sender_that_breaks_the_contract():
 
         def send_all(self, mails): ...
 
+        def send_confirmations(self, confirmations, delivered): ...
+
         def close(self) -> None: ...
 
     class NoClose:
@@ -52,7 +54,9 @@ def test_the_check_tells_a_sender_that_breaks_the_contract():
 
         def send_all(self, mails, delivered): ...
 
+        def send_confirmations(self, confirmations, delivered): ...
+
     assert isinstance(ForgetsDelivered(), MailSender)  # isinstance only sees the names...
-    assert [m.split("(")[0] for m in signature_mismatches(ForgetsDelivered)] == ["send", "send_all"]  # ...the signatures tell
+    assert [m.split("(")[0] for m in signature_mismatches(ForgetsDelivered)] == ["send", "send_all", "send_confirmations"]  # ...the signatures tell
     assert not isinstance(NoClose(), MailSender)
     assert signature_mismatches(NoClose)[-1] == "close: missing"
