@@ -106,6 +106,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         if self._producer is None:
             self._producer = self.make_own_producer()
         self._make_consumer()
+        self.intake.start_reading(self.ports.group_id or self.name)
 
     def _make_consumer(self) -> None:
         overrides = {**self.consumer_overrides(), **self.consumer_config}
@@ -122,6 +123,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
 
     def close(self) -> None:
         """Commit the last offsets (bounded), leave the group, close what the role made."""
+        self.intake.stop_reading()
         if self._consumer is not None and self._committer is not None:
             self._committer.commit_last()
             # autocommit is off: whatever was not committed after its work is read again

@@ -32,6 +32,22 @@ class Intake:
         self.ports = ports
         self.role = role
         self.counters = counters
+        self._reading_as: str | None = None  # the group registered with the decoders (see start_reading)
+
+    def start_reading(self, group: str) -> None:
+        """Register this worker, of ``group``, with its inputs' decoders: a record another group of the
+        process decodes first is then kept for it (see :class:`orderlab.events.SharedDecodes`)."""
+        if self._reading_as is None:
+            self._reading_as = group
+            for record in self.ports.inputs.values():
+                record.add_reader(group)
+
+    def stop_reading(self) -> None:
+        """Undo :meth:`start_reading` (idempotent): nothing is kept for this worker any more."""
+        group, self._reading_as = self._reading_as, None
+        if group is not None:
+            for record in self.ports.inputs.values():
+                record.remove_reader(group)
 
     def decode(self, raw_records: list[Any], producer: KafkaProducer) -> tuple[list[Received[Any]], list[Any]]:
         """Split a poll into decoded events and the futures of the dead letters sent for the rest."""

@@ -242,11 +242,7 @@ def test_an_integer_beyond_64_bits_is_written_and_read_exactly():
 
 # -- a value read twice (two roles on one topic, in one process) is decoded once ------------
 
-def test_the_same_value_read_again_gives_the_same_record_and_a_refused_one_the_same_error():
-    order = make_order()
-    raw = encode_order(order)
-    first = decode_order(raw)
-    assert decode_order(bytes(bytearray(raw))) is first == order  # equal bytes from another fetch
+def test_a_refused_value_read_again_gives_the_same_error():
     bad = json.dumps(_order_json(currency="XYZ")).encode()
     errors = []
     for _ in range(2):
@@ -256,23 +252,65 @@ def test_the_same_value_read_again_gives_the_same_record_and_a_refused_one_the_s
     assert errors[0] == errors[1] == _standard(decode_order, bad)
     with pytest.raises(EventError, match="record has no value"):
         decode_order(None)
-    assert decode_order(bytearray(raw)) == order  # not a key, decoded as before
 
 
-def test_a_decoder_remembers_only_its_last_values():
+def _counting_shared(limit: int = 100):
     from orderlab import events
 
-    calls = []
+    calls: list[bytes] = []
 
     def decode(raw):
         calls.append(raw)
         return events.decode_order(raw)
 
-    remembering = events._remembering(decode, size=2)
+    return events.SharedDecodes(decode, limit=limit), calls
+
+
+def test_with_two_groups_reading_each_value_is_decoded_once_and_kept_until_the_other_took_it():
+    shared, calls = _counting_shared()
+    shared.add_reader("transactions")
+    shared.add_reader("analytics")
     values = [encode_order(make_order(order_id=f"o-{n}")) for n in range(3)]
-    records = [remembering(raw) for raw in values]
-    assert remembering(values[2]) is records[2] and remembering(values[1]) is records[1]
-    assert remembering(values[0]) == records[0] and calls == values + [values[0]]  # the oldest was forgotten
+    first = [shared(raw) for raw in values]  # one group reads ahead...
+    assert shared.waiting == 3
+    again = [shared(bytes(bytearray(raw))) for raw in values]  # ...the other takes them (equal bytes of another fetch)
+    assert all(a is b for a, b in zip(first, again)) and calls == values
+    assert shared.waiting == 0, "taken by every group: nothing kept"
+    assert shared(values[0]) == first[0] and len(calls) == 4  # a third read (a redelivery) decodes again
+    assert shared(bytearray(values[1])) == first[1]  # not a key: decoded as before
+
+
+def test_nothing_is_kept_for_one_group_and_the_oldest_goes_beyond_the_limit():
+    shared, calls = _counting_shared(limit=2)
+    shared.add_reader("transactions")
+    shared.add_reader("transactions")  # two workers of one group read different partitions: still one group
+    values = [encode_order(make_order(order_id=f"o-{n}")) for n in range(3)]
+    for raw in values:
+        shared(raw)
+    assert shared.waiting == 0 and len(calls) == 3
+    shared.add_reader("analytics")
+    for raw in values:
+        shared(raw)
+    assert shared.waiting == 2  # the oldest was dropped
+    shared(values[0])
+    assert len(calls) == 7, "the dropped one is decoded again"
+    shared.remove_reader("analytics")
+    assert shared.waiting == 0, "the other group stopped: nothing waits for it"
+
+
+def test_the_lab_record_types_share_their_decoders():
+    from orderlab import events
+
+    assert events.ORDER.shared is events._decode_order and events.CONFIRMED.shared is events._decode_confirmed
+    raw = encode_order(make_order(order_id="o-shared"))
+    events.ORDER.add_reader("g1")
+    events.ORDER.add_reader("g2")
+    try:
+        assert decode_order(raw) is decode_order(raw)
+    finally:
+        events.ORDER.remove_reader("g1")
+        events.ORDER.remove_reader("g2")
+    assert events._decode_order.waiting == 0
 
 
 def test_without_msgspec_and_orjson_the_standard_library_gives_the_same_bytes_records_and_errors(monkeypatch):
