@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from dataclasses import dataclass
 
 from .events import Order, PaymentResult
@@ -27,7 +26,9 @@ class PaymentRules:
 def decide_payment(order: Order, rules: PaymentRules, rng: random.Random, now: float | None = None) -> PaymentResult:
     """Approve or decline one order."""
     processed_at = time.time() if now is None else now
-    payment_id = f"pay_{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}"
+    # the first 16 hex digits of a random 128-bit UUID, as uuid.UUID(int=...).hex[:16] gave them
+    # (the same ids from the same seed), without making the UUID object: 3 % of the pipeline's time
+    payment_id = "pay_%016x" % (rng.getrandbits(128) >> 64)
     if order.total_cents > rules.card_limit_cents:
         return PaymentResult(order.order_id, False, "over_card_limit", payment_id, processed_at)
     if rng.random() < rules.decline_probability:
