@@ -576,21 +576,29 @@ class SharedDecodes:
         return len(self._waiting)
 
     def __call__(self, raw: bytes | None) -> Any:
-        if not self._others or type(raw) is not bytes:  # None (refused), or a buffer that cannot be a key
+        others = self._others
+        if not others or type(raw) is not bytes:  # None (refused), or a buffer that cannot be a key
             return self._decode(raw)
-        with self._lock:
-            entry = self._waiting.get(raw)
+        waiting = self._waiting
+        if others == 1:  # the Lab's case: one pop, atomic under the GIL, takes the record for good
+            entry = waiting.pop(raw, None)
             if entry is not None:
-                entry[1] -= 1
-                if entry[1] <= 0:
-                    del self._waiting[raw]
                 return entry[0]
-        record = self._decode(raw)  # outside the lock: the other groups keep reading meanwhile
-        with self._lock:
-            if self._others:
-                self._waiting[raw] = [record, self._others]
-                if len(self._waiting) > self._limit:
-                    self._waiting.popitem(last=False)  # the oldest
+        else:
+            with self._lock:
+                entry = waiting.get(raw)
+                if entry is not None:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        del waiting[raw]
+                    return entry[0]
+        record = self._decode(raw)
+        waiting[raw] = [record, others]
+        if len(waiting) > self._limit:
+            try:
+                waiting.popitem(last=False)  # the oldest
+            except KeyError:  # another thread took the last ones meanwhile
+                pass
         return record
 
 

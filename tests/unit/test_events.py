@@ -341,3 +341,13 @@ def test_without_msgspec_and_orjson_the_standard_library_gives_the_same_bytes_re
         plain_order = plain.decode_order(encode_order(record))
         assert plain.encode_order(plain_order) == encode_order(record)
         assert plain.encode_confirmed(plain.ConfirmedOrder(plain_order, "pay_1", 2.5)) == encode_confirmed(ConfirmedOrder(record, "pay_1", 2.5))
+
+
+def test_with_three_groups_a_record_waits_for_both_others():
+    shared, calls = _counting_shared()
+    for group in ("a", "b", "c"):
+        shared.add_reader(group)
+    raw = encode_order(make_order(order_id="o-three"))
+    first = shared(raw)
+    assert shared(raw) is first and shared.waiting == 1
+    assert shared(raw) is first and shared.waiting == 0 and calls == [raw]
