@@ -8,6 +8,9 @@ sender alone does thousands. :class:`SmtpRelay` hands each batch to a child
 process (``python -m orderlab.mail.relay_child``) in one frame; the child,
 with a GIL of its own, runs an :class:`~orderlab.mail.smtp.SmtpSender` and
 answers in one frame how many mails the server accepted and what went wrong.
+The e-mail role's confirmations cross as their records' bytes and are
+composed in the child too (:meth:`SmtpRelay.send_confirmations`), which
+takes composing off the pipeline's GIL as well.
 
 Given the role's ledger, the child also writes each mail the server
 accepted into it, in one SQLite transaction per round of replies and before
