@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
-import gc
 import threading
 from typing import Any
 
 from kafka import KafkaProducer
 
+from . import collector
 from . import topics as topic_admin
 from .clients import check_broker, make_producer, make_reply_producer
 from .lag import LagMeter
@@ -110,9 +110,9 @@ class Lab(LabWatching):
                 self._running_stack = started.pop_all()
             self._state = LabState.RUNNING
             # Everything alive now (modules, clients, the roles) lives as long as the
-            # lab: keep it out of the cyclic GC's full collections, which otherwise
-            # stop every role for tens of milliseconds.
-            gc.freeze()
+            # lab: frozen out of the cyclic GC's collections, which are made rarer
+            # too; each stops every role (see orderlab.collector).
+            collector.relax()
             if self.orders is not None:
                 self.orders.set_rate(self._initial_rate)
             return self
@@ -155,7 +155,7 @@ class Lab(LabWatching):
                     stack.close()
             finally:
                 self._lag.close()
-                gc.unfreeze()
+                collector.restore()
                 self._state = LabState.STOPPED
 
     def _stop_roles(self, timeout: float) -> None:

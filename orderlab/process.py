@@ -24,6 +24,7 @@ import threading
 import time
 from typing import Any
 
+from . import collector
 from .clients import check_broker
 from .services import PaymentControls, Service, stop_all
 from .services.faults import CrashInjection
@@ -140,14 +141,15 @@ def run_role(role: str, settings: Settings, *, workers: int = 1, rate: float = 0
         if hold_before_commit is not None:
             _inject_hold(role, services, hold_before_commit)
         try:
-            for service in services:
-                service.start()
-                if stop_requested.is_set():
-                    break
-            if not stop_requested.is_set():
-                log.info("%s: running %d worker(s) against %s (topic suffix %r)", role, len(services),
-                         settings.bootstrap_servers, settings.topic_suffix)
-                _watch(role, services, stop_requested, interval_s)
+            with collector.roles_running():
+                for service in services:
+                    service.start()
+                    if stop_requested.is_set():
+                        break
+                if not stop_requested.is_set():
+                    log.info("%s: running %d worker(s) against %s (topic suffix %r)", role, len(services),
+                             settings.bootstrap_servers, settings.topic_suffix)
+                    _watch(role, services, stop_requested, interval_s)
         finally:
             stuck = stop_all(services, drain_timeout_s)
             try:
