@@ -108,3 +108,16 @@ def test_the_control_room_draws_the_table_of_a_running_lab(settings):
     finally:
         room.rate.value = 0
         room.stop()
+
+
+def test_the_scaled_roles_batches_are_set_apart_from_the_other_roles(settings):
+    """Lesson 05 keeps the transactions workers' batches small (short rebalances); e-mail keeps its full polls."""
+    with Lab(settings, rate=0, workers=2, consumer_config={"session_timeout_ms": 9000},
+             scaled_consumer_config={"max_poll_records": 20}) as lab:
+        assert wait_for(lambda: all(w._consumer is not None for w in lab.workers) and lab.email._consumer is not None,
+                        timeout=30)
+        for worker in lab.workers:
+            assert worker.consumer.config["max_poll_records"] == 20
+            assert worker.consumer.config["session_timeout_ms"] == 9000
+        assert lab.email.consumer.config["max_poll_records"] == 500
+        assert lab.email.consumer.config["session_timeout_ms"] == 9000
