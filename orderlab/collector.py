@@ -61,7 +61,7 @@ def restore() -> None:
 
 @contextlib.contextmanager
 def roles_running() -> Iterator[None]:
-    """:func:`relax` for the duration of the block."""
+    """:func:`relax` for the duration of the block (or, as a decorator, of each call)."""
     relax()
     try:
         yield

@@ -139,10 +139,11 @@ class Lab(LabWatching):
         self.ledger, self.catcher = wiring.made_or_given_ledger, wiring.catcher
         for spec in (*self.topology.consumers(), *self.topology.sources()):
             scaled = spec.name == self.scaled_role
-            options: dict[str, Any] = (
-                ({"consumer_config": self.scaled_consumer_config} if scaled else {}) if spec.consumes
-                else {"rate": 0, "limit": self._limit, "producer": self.producer, "keep_ids": True}
-            )
+            options: dict[str, Any] = {}
+            if not spec.consumes:
+                options = {"rate": 0, "limit": self._limit, "producer": self.producer, "keep_ids": True}
+            elif scaled:
+                options = {"consumer_config": self.scaled_consumer_config}
             self.pools[spec.name] = WorkerPool(spec.name, functools.partial(self._build, wiring, spec.name, scaled, options))
             self.pools[spec.name].scale(self._initial_workers if scaled else 1)
 

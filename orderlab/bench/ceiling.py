@@ -129,6 +129,9 @@ def _consume(settings: Settings, group: str, topics: tuple[str, ...], seen: _Top
         consumer.close(autocommit=False)
 
 
+# the process runs as it does for the roles (the Lab's garbage collector settings), so
+# that the two compare the Kafka work, not two runtimes
+@collector.roles_running()
 def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: float = 120.0,
                 progress: Callable[[int], None] | None = None) -> ThroughputResult:
     """Push ``orders`` records through produce → relay (consume + produce) → the readers of :data:`READS`.
@@ -138,15 +141,6 @@ def run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: 
     every consumer has its partitions, so group joins are not counted (the
     pipeline's figure leaves its start out as well).
     """
-    # the process runs as it does for the roles (the Lab's garbage collector settings), so
-    # that the two compare the Kafka work, not two runtimes
-    with collector.roles_running():
-        return _run_ceiling(settings, orders, relays=relays, timeout_s=timeout_s, progress=progress)
-
-
-def _run_ceiling(settings: Settings, orders: int, *, relays: int = 2, timeout_s: float = 120.0,
-                 progress: Callable[[int], None] | None = None) -> ThroughputResult:
-    """The body of :func:`run_ceiling`."""
     ensure_topics(settings)
     topic = {"order_details": settings.order_details_topic, "order_confirmed": settings.order_confirmed_topic,
              "order_declined": settings.order_declined_topic}

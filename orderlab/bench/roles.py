@@ -78,16 +78,11 @@ def _timed(role: str, service: Service, handled: Callable[[], int], target: int,
     return RoleCost(role, (done - first) // per_order, seconds, spent.process_s, finished=done >= target, machine_cpu_s=spent.machine_s)
 
 
+@collector.roles_running()
 def measure_roles(settings: Settings, orders: int, *, timeout_s: float = 120.0,
                   progress: Callable[[float], None] | None = None) -> tuple[RoleCost, ...]:
     """The four roles one after another, each alone, over ``orders`` orders on topics of ``settings``
     (with the garbage collector set as for the Lab, see :mod:`orderlab.collector`)."""
-    with collector.roles_running():
-        return _measure_roles(settings, orders, timeout_s=timeout_s, progress=progress)
-
-
-def _measure_roles(settings: Settings, orders: int, *, timeout_s: float,
-                   progress: Callable[[float], None] | None) -> tuple[RoleCost, ...]:
     ensure_topics(settings)
     report = progress or (lambda fraction: None)
     costs: list[RoleCost] = []

@@ -36,3 +36,14 @@ def test_cycles_are_still_collected_while_relaxed():
         del node
         gc.collect()
         assert alive() is None
+
+
+def test_as_a_decorator_each_call_runs_relaxed():
+    before = gc.get_threshold()
+
+    @collector.roles_running()
+    def young_threshold() -> int:
+        return gc.get_threshold()[0]
+
+    assert young_threshold() == young_threshold() == collector.YOUNG_THRESHOLD
+    assert gc.get_threshold() == before
