@@ -53,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
                             "(half the hold when shorter; default 60; 14 with --quick)")
     bench.add_argument("--steps", type=rate_list, default=None, metavar="RATE,RATE,...",
                        help="with --classroom: these slider rates, lowest first, instead of the steps from the bare rate "
-                            f"(multiples of 10, at most {MAX_RATE})")
+                            f"(multiples of 10, at most {MAX_RATE}); the control room's saved held rate stays the last full run's")
     bench.add_argument("--artifacts", metavar="DIR", default=None,
                        help="with --classroom: where the screenshots go (default artifacts/classroom)")
     bench.set_defaults(func=cmd_bench)

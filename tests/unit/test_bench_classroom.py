@@ -41,6 +41,13 @@ def test_a_tiny_plan_has_its_own_two_steps_whatever_the_bare_rate():
     assert standard.with_bare_orders(5000).bare_orders == 5000
 
 
+def test_only_a_run_up_the_whole_ladder_finds_the_rate_the_control_room_shows():
+    standard = ClassroomPlan.standard()
+    assert standard.finds_the_held_rate and standard.with_hold(20).finds_the_held_rate
+    assert not ClassroomPlan.tiny().finds_the_held_rate
+    assert not standard.with_steps([1500]).finds_the_held_rate
+
+
 def test_a_hold_is_judged_on_its_last_30_seconds_or_on_its_second_half_when_shorter():
     standard = ClassroomPlan.standard()
     assert (standard.settle_s, standard.window_s) == (30.0, 30.0)

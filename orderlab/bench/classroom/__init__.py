@@ -54,7 +54,7 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         shot = artifacts / FAILED
         raise UserError(f"classroom bench: {lines[0]}" + (f" (the page as it was: {shot})" if shot.exists() else "")) from None
-    if not plan.quick:  # a tiny run's figures mean little: the saved result stays the last real one
+    if plan.finds_the_held_rate:  # otherwise the saved result stays the last full run's
         saved = held_rate_path()
         report = report.saved(str(saved))  # the saved file says where it is, as the printed report does
         save_result(report.as_dict(), saved)

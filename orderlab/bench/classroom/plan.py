@@ -73,6 +73,16 @@ class ClassroomPlan:
         return replace(self, fixed_steps=tuple(rates))
 
     @property
+    def finds_the_held_rate(self) -> bool:
+        """Whether the run climbs the whole ladder, so its highest held step is this machine's.
+
+        A tiny run's figures mean little, and chosen steps (``--steps``) stop
+        where the person asked, not where the machine does: neither replaces
+        the saved result the control room shows.
+        """
+        return not self.quick and not self.fixed_steps
+
+    @property
     def step_s(self) -> float:
         return self.settle_s + self.window_s
 
