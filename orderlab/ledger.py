@@ -5,7 +5,8 @@ transactions role charges an order only if the ledger has no payment for its
 id, and the e-mail role sends only if no e-mail is recorded for it. The
 ``gateway_charges`` table stands for the card network: one row for every
 charge ever made, so a double charge would show up there, not be hidden by
-a primary key.
+a primary key. A trigger writes it with each approved payment row, in the
+same statement.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ CREATE TABLE IF NOT EXISTS gateway_charges (
     charged_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS gateway_charges_order ON gateway_charges(order_id);
+-- the card network is charged when, and only when, an approved payment row is written
+CREATE TRIGGER IF NOT EXISTS charge_approved_payment AFTER INSERT ON payments WHEN NEW.approved
+BEGIN
+    INSERT INTO gateway_charges (order_id, payment_id, amount_cents, charged_at)
+    VALUES (NEW.order_id, NEW.payment_id, NEW.amount_cents, NEW.processed_at);
+END;
 CREATE TABLE IF NOT EXISTS emails (
     order_id TEXT PRIMARY KEY,
     message_id TEXT NOT NULL,
@@ -54,6 +61,27 @@ class LedgerLocationError(SettingsError):
 
 
 LOCK_WAIT_S = 30.0  # how long a connection waits for another one's lock before "database is locked"
+ROWS_PER_INSERT = 100  # rows in one INSERT statement; 100 × 6 values stays under SQLite's oldest cap of 999
+
+
+def insert_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]]) -> None:
+    """``insert`` (``"INSERT INTO t"`` or ``"INSERT INTO t (a, b)"``) of ``rows``, up to ROWS_PER_INSERT in one statement.
+
+    Why not ``executemany``: the sqlite3 module lets go of the GIL around
+    every row's step, and in a process whose other threads are busy (the
+    Lab's ten, a notebook's kernel) each one then waits up to the 5 ms switch
+    interval to get it back, while the transaction holds the file's write
+    lock. A batch of 100 payments kept the lock for hundreds of milliseconds
+    that way, and the e-mail relay's process, waiting for the same lock,
+    fell behind in a classroom run. One statement for many rows is one step.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        row_marks = "(" + ",".join("?" * width) + ")"
+        db.execute(f"{insert} VALUES {','.join([row_marks] * len(chunk))}", [value for row in chunk for value in row])
 
 
 def _switch_to_wal(connection: sqlite3.Connection) -> None:
@@ -237,61 +265,71 @@ class Ledger:
             self._scratch.cleanup()
 
     # -- payments ------------------------------------------------------------
-    def settle(self, orders: Iterable[Order], decide: Callable[[Order], PaymentResult], *,
-               decide_first: bool = True) -> list[tuple[PaymentResult, bool]]:
+    def settle(self, orders: Iterable[Order], decide: Callable[[Order], PaymentResult]) -> list[tuple[PaymentResult, bool]]:
         """Pay each order at most once; returns ``(result, replayed)`` per order.
 
         ``replayed`` is True when the ledger already had a payment for that
         order id (a redelivered record): its earlier result is returned and
         nothing is charged.
 
-        The decisions, which wait for the (simulated) card network, are made
-        before the write transaction, so several workers wait in parallel
-        instead of queueing behind one database lock. The write transaction
-        then looks again: an order another worker paid meanwhile is returned
-        as replayed and its fresh decision is dropped, never charged.
-        ``decide_first=False``, for decisions that do not wait (no simulated
-        latency), decides under the lock instead and skips the first look.
+        The orders the ledger has no payment for are decided first, outside
+        any transaction: the decisions wait for the (simulated) card network,
+        and several workers wait in parallel. Then one ``INSERT OR IGNORE``
+        writes them (per :data:`ROWS_PER_INSERT`), and in the same statement
+        the trigger ``charge_approved_payment`` charges the card network for
+        each payment row that was written, so a payment another worker wrote
+        meanwhile stays, and this worker's decision for it is dropped, never
+        charged, and reported as replayed.
+
+        Why no ``BEGIN IMMEDIATE`` around a look-up and the inserts: the
+        sqlite3 module lets go of the GIL at every statement, and in a busy
+        process (the Lab's threads, a notebook's kernel) each one then waits
+        up to the 5 ms switch interval to get it back while the transaction
+        holds the file's write lock. The e-mail relay, in a process of its
+        own, waited for that lock most of the time in a classroom run and
+        fell behind; one statement holds the lock only inside SQLite.
         """
         batch = list(orders)
-        order_ids = list(dict.fromkeys(order.order_id for order in batch))
+        known = self._payments_among(list(dict.fromkeys(order.order_id for order in batch)))
         decided: dict[str, PaymentResult] = {}
-        if decide_first:
-            known = self._payments_among(order_ids)
-            pending: dict[str, Order] = {}
-            for order in batch:
-                if order.order_id not in known:
-                    pending.setdefault(order.order_id, order)
-            decided = {order_id: decide(order) for order_id, order in pending.items()}
-        results: list[tuple[PaymentResult, bool]] = []
         payments: list[tuple[object, ...]] = []
-        charges: list[tuple[object, ...]] = []
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            paid = self._payments_among(order_ids)  # again, under the write lock
-            for order in batch:
-                earlier = paid.get(order.order_id)
-                if earlier is not None:
-                    results.append((earlier, True))
-                    continue
-                result = decided.get(order.order_id) or decide(order)
-                paid[order.order_id] = result  # the same id again in this batch is a replay
-                payments.append(
-                    (order.order_id, int(result.approved), result.reason, result.payment_id, order.total_cents, result.processed_at)
-                )
-                if result.approved:
-                    charges.append((order.order_id, result.payment_id, order.total_cents, result.processed_at))
-                results.append((result, False))
-            db.executemany("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)", payments)
-            db.executemany(
-                "INSERT INTO gateway_charges (order_id, payment_id, amount_cents, charged_at) VALUES (?, ?, ?, ?)", charges
+        for order in batch:
+            if order.order_id in known or order.order_id in decided:
+                continue
+            result = decided[order.order_id] = decide(order)
+            payments.append(
+                (order.order_id, int(result.approved), result.reason, result.payment_id, order.total_cents, result.processed_at)
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        insert_rows(self._db, "INSERT OR IGNORE INTO payments", payments)
+        standing = {**known, **self._payments_of_others(list(decided.values()))}
+        results: list[tuple[PaymentResult, bool]] = []
+        for order in batch:
+            earlier = standing.get(order.order_id)
+            if earlier is None:
+                earlier = standing[order.order_id] = decided[order.order_id]  # the same id again in this batch is a replay
+                results.append((earlier, False))
+            else:
+                results.append((earlier, True))
         return results
+
+    def _payments_of_others(self, mine: list[PaymentResult]) -> dict[str, PaymentResult]:
+        """The payments standing for the orders of ``mine`` that are not ``mine`` (another worker wrote first), by order id.
+
+        Asked that way round because nearly every payment is this worker's:
+        the answer is then empty, where reading every row back costs one
+        GIL hand-back each.
+        """
+        found: dict[str, PaymentResult] = {}
+        for start in range(0, len(mine), 250):  # two values per payment: 500 bound parameters at most
+            chunk = mine[start:start + 250]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                "SELECT order_id, approved, reason, payment_id, processed_at FROM payments "
+                f"WHERE order_id IN ({marks}) AND payment_id NOT IN ({marks})",
+                [result.order_id for result in chunk] + [result.payment_id for result in chunk],
+            ):
+                found[row[0]] = PaymentResult(row[0], bool(row[1]), row[2], row[3], row[4])
+        return found
 
     def _payments_among(self, order_ids: list[str]) -> dict[str, PaymentResult]:
         """The payments already made for any of ``order_ids``, by order id."""
@@ -329,19 +367,12 @@ class Ledger:
         )
 
     def record_emails(self, sent: Iterable[tuple[str, str]]) -> None:
-        """Record several sent e-mails ``(order_id, message_id)`` in one transaction (one WAL write, not one each)."""
+        """Record several sent e-mails ``(order_id, message_id)``: one statement (one WAL write) per ROWS_PER_INSERT, not one each."""
         now = time.time()
-        rows = [(order_id, message_id, now) for order_id, message_id in sent]
+        rows: list[tuple[object, ...]] = [(order_id, message_id, now) for order_id, message_id in sent]
         if not rows:
             return
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("INSERT OR IGNORE INTO emails VALUES (?, ?, ?)", rows)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        insert_rows(self._db, "INSERT OR IGNORE INTO emails", rows)  # each statement its own transaction
 
     def email_record(self, order_id: str) -> tuple[str, float] | None:
         """``(message_id, recorded_at)`` of the e-mail recorded for ``order_id``, or None if none is."""

@@ -166,9 +166,7 @@ class TransactionsBackend(ConsumerService[Order]):
     def process(self, batch: list[Received[Order]]) -> list[Any]:
         """Settle the batch in the ledger (once per order id) and send each outcome; returns the send futures."""
         producer = self.producer
-        # with no simulated latency there is nothing to wait for in parallel before the write lock
-        settled = self.ledger.settle((received.event for received in batch), self.decide,
-                                     decide_first=self.controls.latency_ms > 0)
+        settled = self.ledger.settle((received.event for received in batch), self.decide)
         futures = []
         replayed_count = confirmed_count = 0
         for received, (result, replayed) in zip(batch, settled):
