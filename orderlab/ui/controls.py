@@ -2,8 +2,9 @@
 
 The ui talks only to the :class:`~orderlab.lab.Lab` (never to Kafka). A
 :class:`~orderlab.ui.refresher.Refresher` thread samples the lab about once
-a second, renders the charts to PNG with the Agg canvas and assigns the
-bytes to an ``ipywidgets.Image``, and redraws the partition table beside
+a second, has the charts drawn to PNG with the Agg canvas (in a helper
+process, :mod:`orderlab.ui.chart_process`) and assigns the bytes to an
+``ipywidgets.Image``, and redraws the partition table beside
 them from the same sample (:mod:`orderlab.ui.partitions`); widget
 assignments are thread-safe messages to the front end, so nothing is ever
 printed into a cell.
@@ -28,7 +29,7 @@ from ..held_rate import held_line, load_held_rate
 from ..limits import MAX_RATE, MAX_WORKERS
 from .bottleneck import behind_line
 from .chartdata import History, Sample, dashboard_data, measured_rate
-from .charts import DashboardChart
+from .chart_process import ChartProcess
 from .laggrowth import LagGrowth, lag_growth
 from .logs import capture_logs
 from .mode import lesson_seconds
@@ -73,7 +74,7 @@ class ControlRoom:
         self.lab = lab
         self.window_s = window_s
         self.chart_size = chart_size
-        self.dashboard = DashboardChart(chart_size)  # built once, redrawn every frame
+        self.dashboard = ChartProcess(chart_size)  # a chart built once and redrawn every frame, in a helper process
         self.history = History(maxlen=max(120, int(window_s / interval_s) * 4))
         self.logs = capture_logs()
         self.refresher = Refresher(self.refresh_once, interval_s, on_error=self._refresh_failed, name="orderlab-control-room")
@@ -179,6 +180,7 @@ class ControlRoom:
         except Exception as exc:  # noqa: BLE001 - shown in the panel, not raised into the cell
             self.status.value = f"could not start: {_one_line(exc)}"
             return False
+        self.dashboard.start()
         self.refresher.start()
         self.status.value = f"running: orders, {self.lab.worker_count} transactions workers, e-mail, analytics"
         return True
@@ -196,6 +198,7 @@ class ControlRoom:
         self.refresher.stop()
         if self.lab.running:
             self.refresher.refresh()  # the last frame, with the counters of the running roles
+        self.dashboard.close()  # a later frame (png(), a restart) starts the chart process again
         try:
             self.lab.stop()
         except Exception as exc:  # noqa: BLE001
