@@ -19,7 +19,7 @@ from .processes import ChildProcess, role_process
 from .scenarios import CRASH_MIN_RECORDS, FAULT_WAIT_S, Run, place_while_broker_down
 
 # email_kill: the catcher takes this long to accept each message, so a batch
-# is in flight at the kill (8 connections: about 160 mails a second).
+# is in flight at the kill (SMTP_CONNECTIONS = 16: about 320 mails a second).
 EMAIL_REPLY_DELAY_S = 0.05
 ROLE_START_WAIT_S = 60.0  # a role process: the interpreter, the imports, its group join (on a busy 2-core machine)
 

@@ -31,7 +31,7 @@ def mails(count: int, prefix: str = "journal") -> list[OutgoingMail]:
 
 
 def test_the_window_is_one_message_per_connection() -> None:
-    assert RESEND_WINDOW == SMTP_CONNECTIONS == 8
+    assert RESEND_WINDOW == SMTP_CONNECTIONS == 16
 
 
 def test_each_round_is_journaled_before_any_more_content_reaches_the_server() -> None:
