@@ -55,10 +55,10 @@ class Lab(LabWatching):
     kafka-python settings for every consumer role (a short
     ``session_timeout_ms``, so a crashed worker's partitions move on
     quickly); ``scaled_consumer_config``, more for the scaled role's workers
-    only (small batches keep the rebalances of the workers slider short,
-    while the other roles keep their full batches: the e-mail role, with at
+    only (the other roles keep their full batches: the e-mail role, with at
     most 100 records a poll, fell behind at 1500 orders/s in a classroom
-    run); ``topology``, the roles to run (default: ``settings.topology``).
+    run; the transactions workers size their batches to the payment latency
+    themselves, see ``TransactionsBackend.records_per_poll``); ``topology``, the roles to run (default: ``settings.topology``).
     A stopped Lab can be started again.
     """
 

@@ -163,7 +163,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         """The records of one poll; None after a failed poll (backed off, or stepped over unreadable records)."""
         consumer = self.consumer
         try:
-            polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+            polled = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.records_per_poll())
         except Exception as exc:  # noqa: BLE001 - a record the client cannot parse raises anything
             if may_be_a_record(exc):
                 return self._step_over_unreadable(exc)
@@ -216,6 +216,11 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
     def status(self) -> dict[str, Any]:
         """The base status plus the partitions this worker holds."""
         return {**super().status(), "partitions": self.partitions}
+
+    def records_per_poll(self) -> int | None:
+        """At most this many records a poll; None: the consumer's ``max_poll_records``. A hook for roles
+        whose records take time of their own (see :meth:`TransactionsBackend.records_per_poll`)."""
+        return None
 
     def idle(self) -> None:
         """Called after an empty poll: commit what the consumer skipped past its last record."""

@@ -109,6 +109,7 @@ class FakeConsumer:
         self.topics = topics
         self.closed = False
         self.positions: dict[TopicPartition, int] = {}
+        self.config = {"max_poll_records": 100}  # what a poll returns at most, per partition here
         # what orderlab.services.faults.abandon reaches into, as on a real KafkaConsumer
         self._coordinator = SimpleNamespace(_close_heartbeat=lambda: None)
         self._client = SimpleNamespace(close=self.close)
@@ -129,7 +130,7 @@ class FakeConsumer:
         with self.broker.lock:
             for tp in sorted(self.assignment()):
                 start = self.positions.get(tp, self.broker.committed[str(self.group_id)].get(tp, 0))
-                batch = self.broker.logs[tp][start:start + 100]
+                batch = self.broker.logs[tp][start:start + (max_records or self.config["max_poll_records"])]
                 if batch:
                     found[tp] = batch
                     self.positions[tp] = start + len(batch)

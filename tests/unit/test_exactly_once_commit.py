@@ -245,7 +245,7 @@ def run_until_caught_up(worker: TransactionsBackend, consumer: FakeConsumer, pol
     """The worker's own loop (poll, handle, rewind on error), until its consumer has nothing left."""
     real_poll = consumer.poll
 
-    def poll(timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
+    def poll(timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
         nonlocal polls
         polls -= 1
         polled = real_poll(timeout_ms)
