@@ -69,11 +69,9 @@ def insert_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[object, ..
 
     Why not ``executemany``: the sqlite3 module lets go of the GIL around
     every row's step, and in a process whose other threads are busy (the
-    Lab's ten, a notebook's kernel) each one then waits up to the 5 ms switch
-    interval to get it back, while the transaction holds the file's write
-    lock. A batch of 100 payments kept the lock for hundreds of milliseconds
-    that way, and the e-mail relay's process, waiting for the same lock,
-    fell behind in a classroom run. One statement for many rows is one step.
+    Lab's, a notebook kernel's) each row then waits up to the 5 ms switch
+    interval to get it back (see :meth:`Ledger.settle`). One statement for
+    many rows is one step.
     """
     if not rows:
         return
@@ -305,11 +303,11 @@ class Ledger:
         results: list[tuple[PaymentResult, bool]] = []
         for order in batch:
             earlier = standing.get(order.order_id)
-            if earlier is None:
-                earlier = standing[order.order_id] = decided[order.order_id]  # the same id again in this batch is a replay
-                results.append((earlier, False))
-            else:
+            if earlier is not None:
                 results.append((earlier, True))
+                continue
+            mine = standing[order.order_id] = decided[order.order_id]  # the same id again in this batch is a replay
+            results.append((mine, False))
         return results
 
     def _payments_of_others(self, mine: list[PaymentResult]) -> dict[str, PaymentResult]:
@@ -370,8 +368,6 @@ class Ledger:
         """Record several sent e-mails ``(order_id, message_id)``: one statement (one WAL write) per ROWS_PER_INSERT, not one each."""
         now = time.time()
         rows: list[tuple[object, ...]] = [(order_id, message_id, now) for order_id, message_id in sent]
-        if not rows:
-            return
         insert_rows(self._db, "INSERT OR IGNORE INTO emails", rows)  # each statement its own transaction
 
     def email_record(self, order_id: str) -> tuple[str, float] | None:

@@ -24,7 +24,8 @@ from orderlab.ui.chartdata import History, Sample
 
 
 def test_ladder_adds_finer_steps_near_the_bare_rate_and_stops_at_the_slider_top():
-    assert ladder(3000.0, top=2000) == (100, 250, 500, 1000, 1500, 2000)
+    # faster than the slider goes: the finer steps are near its top, which the run is judged against
+    assert ladder(3000.0, top=2000) == (100, 250, 500, 1000, 1500, 1600, 1800, 2000)
     assert ladder(620.0, top=2000) == (100, 250, 500, 560, 620, 680, 1000, 1500, 2000)
     # 0.8 × 1900 = 1520 is within 3 % of 1500: one step; 1.1 × 1900 is above the top
     assert ladder(1900.0, top=2000) == (100, 250, 500, 1000, 1500, 1710, 1900, 2000)

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from ...limits import MAX_RATE
 
 BASE_STEPS = (100, 250, 500, 1000, 1500, 2000)  # orders/s, a teacher's round numbers
-NEAR_BARE = (0.8, 0.9, 1.0, 1.1)  # finer steps around the bare pipeline's rate, as fractions of it
+NEAR_BARE = (0.8, 0.9, 1.0, 1.1)  # finer steps around the rate the classroom is judged against, as fractions of it
 SLIDER_STEP = 10  # the rate slider moves in tens
 CLOSE = 0.03  # two steps closer than this (relative) are one
 HOLD_S = 60.0  # how long the slider stays at each step, by default
@@ -18,15 +18,17 @@ MIN_HOLD_S = 4.0  # fewer seconds hold too few of the control room's one-a-secon
 
 
 def ladder(bare_per_s: float, top: int = MAX_RATE, base: Sequence[int] = BASE_STEPS) -> tuple[int, ...]:
-    """The rates to try, lowest first: ``base`` and finer steps near ``bare_per_s``, none above ``top``.
+    """The rates to try, lowest first: ``base`` and finer steps near ``min(bare_per_s, top)``, none above ``top``.
 
-    Where the classroom falls short of the bare pipeline is what the run is
-    for, so the steps are closest there; a bare rate that is not a number (the
-    pipeline run failed) leaves the base steps alone.
+    Where the classroom falls short of the bare pipeline, or of the slider's
+    top when the bare pipeline goes faster, is what ``classroom_vs_bare``
+    measures, so the steps are closest there; a bare rate that is not a
+    number (the pipeline run failed) leaves the base steps alone.
     """
     rates = {rate for rate in base if 0 < rate <= top}
     if math.isfinite(bare_per_s) and bare_per_s > 0:
-        rates |= {int(round(share * bare_per_s / SLIDER_STEP)) * SLIDER_STEP for share in NEAR_BARE}
+        judged_against = min(bare_per_s, top)
+        rates |= {int(round(share * judged_against / SLIDER_STEP)) * SLIDER_STEP for share in NEAR_BARE}
     kept: list[int] = []
     for rate in sorted(rate for rate in rates if SLIDER_STEP <= rate <= top):
         if kept and rate - kept[-1] <= CLOSE * kept[-1]:
