@@ -11,9 +11,9 @@ from ...ui.bottleneck import role_word
 
 SHARE = 0.97  # settled of placed, e-mailed of confirmed, placed of asked
 LAG_GROWTH_SHARE = 0.01  # of the rate: a group's lag may grow this fast and the step still count as held
-# A group's lag moves a poll's batch at a time (lesson 05 polls at most 100 records), so a lag that grew by
-# less than one batch over the whole window is jitter, not falling behind: at low rates and in short holds
-# 1 % of the rate is a fraction of a batch (1/s at 100/s: 30 records over 30 s, 5 over a 5 s window).
+# A group's lag moves a batch at a time (a fetch of 64 kB or 50 ms, committed when its work is done), so a lag
+# that grew by less than 100 records over the whole window is jitter, not falling behind: at low rates and in
+# short holds 1 % of the rate is a fraction of a batch (1/s at 100/s: 30 records over 30 s, 5 over a 5 s window).
 BATCH_RECORDS = 100.0
 
 
