@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import select
 import socket
 import subprocess
@@ -38,9 +39,37 @@ print(child.pid)
 """
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+IANA_EPHEMERAL = (49152, 65535)  # where other systems (macOS) take outgoing connections' ports from
+LOWEST_PICKED = 20000  # below: ports other services tend to claim
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes outgoing connections' local ports from (Linux's setting, else IANA's)."""
+    try:
+        low, high = (int(field) for field in EPHEMERAL_RANGE_FILE.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return IANA_EPHEMERAL
+
+
+def free_port(attempts: int = 200) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the ephemeral range.
+
+    Why not the port the kernel hands out for ``bind(0)``: that one is in the
+    range outgoing connections take their local ports from, so while a broker
+    node is down (a lesson's kill, a restart), a client's new connection can
+    take its port, and the node cannot listen there again. (The likely cause
+    of a clean-clone CI failure: a restarted cluster node died at once, and
+    the next start found its port "in use by another process".)
+    """
+    low = LOWEST_PICKED
+    high = ephemeral_ports()[0] - 1
+    if high > low:
+        for port in random.sample(range(low, high + 1), min(attempts, high - low + 1)):
+            if port_is_free(port):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # no room below the range: the kernel's pick
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
