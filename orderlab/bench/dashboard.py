@@ -74,6 +74,7 @@ def measure_dashboard(lab: Any, hold: Callable[[], None]) -> DashboardResult | s
         window_s = time.monotonic() - window_started
     finally:
         room.refresher.stop()
+        room.dashboard.close()  # its chart process; the Lab is the caller's to stop
     lag_end = sum(lab.snapshot(with_lag=True).lag.values())
     inside = [frame for frame in frames if window_started <= frame[0] < window_started + window_s]
     durations = [duration * 1000.0 for _, duration in inside]

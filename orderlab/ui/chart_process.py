@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 from ..childproc import read_frame, read_frame_within, start_child, stop_child, write_frame
@@ -50,6 +51,7 @@ class ChartProcess:
         self.module = module
         self.frames_here = 0  # frames drawn in this process because the child was not there
         self._child: Any = None
+        self._ended: Any = None  # weakref.finalize that stops the child: on close, or once nobody holds this
         self._ready = False
         self._failed_at: float | None = None
         self._here: DashboardChart | None = None
@@ -88,6 +90,8 @@ class ChartProcess:
     def _spawn(self) -> None:
         width, height = self.size
         self._child = start_child(self.module, repr(float(width)), repr(float(height)), str(self.dpi))
+        # a control room dropped without stop() (a test, a cell run again) leaves no helper behind
+        self._ended = weakref.finalize(self, stop_child, self._child)
         self._ready = False
 
     def _ask(self, data: DashboardData) -> bytes:
@@ -105,7 +109,7 @@ class ChartProcess:
         return answer
 
     def _stop(self) -> None:
-        child, self._child = self._child, None
+        ended, self._ended, self._child = self._ended, None, None
         self._ready = False
-        if child is not None:
-            stop_child(child)
+        if ended is not None:
+            ended()  # stop_child, once

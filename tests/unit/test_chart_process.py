@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import replace
 
@@ -58,3 +59,12 @@ def test_a_frame_the_chart_cannot_draw_is_an_error_and_the_child_draws_the_next_
         assert charts.render(first) == DashboardChart().render(first) and charts.frames_here == 0
     finally:
         charts.close()
+
+
+def test_a_chart_process_nobody_holds_any_more_stops_its_child():
+    charts = ChartProcess()
+    charts.start()
+    child = charts._child
+    del charts
+    gc.collect()
+    assert child.wait(10) is not None
