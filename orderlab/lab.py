@@ -58,7 +58,8 @@ class Lab(LabWatching):
     only (the other roles keep their full batches: the e-mail role, with at
     most 100 records a poll, fell behind at 1500 orders/s in a classroom
     run; the transactions workers size their batches to the payment latency
-    themselves, see ``TransactionsBackend.records_per_poll``); ``topology``, the roles to run (default: ``settings.topology``).
+    themselves, see ``TransactionsBackend.records_per_poll``); ``topology``,
+    the roles to run (default: ``settings.topology``).
     A stopped Lab can be started again.
     """
 

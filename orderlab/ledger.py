@@ -75,10 +75,9 @@ def insert_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[object, ..
     """
     if not rows:
         return
-    width = len(rows[0])
+    row_marks = "(" + ",".join("?" * len(rows[0])) + ")"
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start:start + ROWS_PER_INSERT]
-        row_marks = "(" + ",".join("?" * width) + ")"
         db.execute(f"{insert} VALUES {','.join([row_marks] * len(chunk))}", [value for row in chunk for value in row])
 
 
