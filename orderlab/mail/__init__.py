@@ -29,13 +29,14 @@ from .compose import (
     render_confirmation,
 )
 from .relay import SmtpRelay
-from .sender import MailSender
+from .sender import Handover, MailSender
 from .smtp import SmtpSender, wait_seconds
 
 __all__ = [
     "CREATED_AT_HEADER",
     "CaughtMail",
     "Confirmation",
+    "Handover",
     "IDEMPOTENCY_HEADER",
     "MailCatcher",
     "MailSender",

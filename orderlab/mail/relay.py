@@ -7,7 +7,7 @@ the e-mail role managed a few hundred e-mails a second, while the same
 sender alone does thousands. :class:`SmtpRelay` hands each batch to a child
 process (``python -m orderlab.mail.relay_child``) in one frame; the child,
 with a GIL of its own, runs an :class:`~orderlab.mail.smtp.SmtpSender` and
-answers in one frame how many mails the server accepted and what went wrong.
+answers in one frame when the server accepted each mail and what went wrong.
 The e-mail role's confirmations cross as their records' bytes and are
 composed in the child too (:meth:`SmtpRelay.send_confirmations`), which
 takes composing off the pipeline's GIL as well.
@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 from ..childproc import read_frame, read_frame_within, start_child, stop_child, write_frame
 from ..ledger import Ledger
 from .compose import Confirmation, OutgoingMail
+from .sender import Accepted, Handover
 from .smtp import SmtpSender
 
 CHILD_MODULE = "orderlab.mail.relay_child"  # started as ``python -m``
@@ -78,7 +79,10 @@ class SmtpRelay:
         self._inline = SmtpSender(host, port, timeout=timeout, connections=1,
                                   journal=ledger_journal(ledger) if ledger is not None else None)
         self._child: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one request or answer crosses the pipes at a time
+        self._issued = 0  # tickets: requests written to a child, in order
+        self._answered = 0  # requests whose answer was read (or lost with its child)
+        self._answers: dict[int, tuple[list[float], BaseException | None]] = {}  # read, not yet collected
 
     def _relay(self) -> Any:
         if self._child is None:
@@ -93,16 +97,55 @@ class SmtpRelay:
             self._child = child
         return self._child
 
-    def _ask(self, kind: str, payload: Any) -> tuple[int, BaseException | None]:
+    def _submit(self, kind: str, payload: Any) -> int:
+        """Write one request to the child without waiting for its answer; its ticket, for :meth:`_answer`.
+
+        The child reads the next request only when it has answered the last,
+        so a request written while it is busy waits in the pipe (and a large
+        one holds up the writer until the child gets to it): the e-mail role
+        submits a batch only after it collected the one before.
+        """
         with self._lock:
-            child = self._relay()
+            child = self._relay()  # before the ticket: a child that does not start raises, and owes no answer
+            ticket = self._issued
+            self._issued += 1
             try:
                 write_frame(child.stdin, kind, payload)
-                _, (accepted, error) = read_frame(child.stdout)
             except (EOFError, OSError, ValueError) as exc:
-                self._stop()
-                raise smtplib.SMTPServerDisconnected(f"the SMTP relay process ended ({exc})") from None
-        return accepted, error
+                self._lost(exc)
+            return ticket
+
+    def _answer(self, ticket: int) -> tuple[list[float], BaseException | None]:
+        """Wait for the child's answer to request ``ticket``: when each accepted mail's reply came, and the error.
+
+        Answers come in the order of the requests, so the ones before are
+        read (and kept for their callers) first.
+        """
+        with self._lock:
+            while ticket not in self._answers:  # the tickets before it are answered first (or lost, all at once)
+                try:
+                    _, answer = read_frame(self._child.stdout)
+                except (EOFError, OSError, ValueError) as exc:
+                    self._lost(exc)
+                    continue
+                self._answers[self._answered] = answer
+                self._answered += 1
+            return self._answers.pop(ticket)
+
+    def _lost(self, exc: BaseException) -> None:
+        """The child ended (or its pipe broke): every request not yet answered fails; the next one starts a child.
+
+        The child recorded in the ledger whatever the server accepted before
+        that, though its answer saying so is lost; the e-mail role consults
+        the ledger before it sends those mails again.
+        """
+        self._stop()
+        for ticket in range(self._answered, self._issued):
+            self._answers[ticket] = ([], smtplib.SMTPServerDisconnected(f"the SMTP relay process ended ({exc})"))
+        self._answered = self._issued
+
+    def _ask(self, kind: str, payload: Any) -> tuple[list[float], BaseException | None]:
+        return self._answer(self._submit(kind, payload))
 
     def send(self, message: EmailMessage | OutgoingMail) -> None:
         """Send one message; raises ``OSError``/``smtplib.SMTPException`` when the server is away."""
@@ -114,27 +157,28 @@ class SmtpRelay:
         if len(mails) <= self.inline_up_to:
             self._inline.send_all(mails, delivered)
             return
-        accepted, error = self._ask("send_all", list(mails))
-        for mail in mails[:accepted]:
+        accepted_at, error = self._ask("send_all", list(mails))
+        for mail in mails[:len(accepted_at)]:
             delivered(mail)
         if error is not None:
             raise error
 
     def send_confirmations(self, confirmations: Sequence[Confirmation],
                            delivered: Callable[[Confirmation], None]) -> None:
-        """As :meth:`send_all`, but the child composes the mails: the role's process only passes the records on.
+        """As :meth:`send_all`, but the child composes the mails: the role's process only passes the records on."""
+        self.submit_confirmations(confirmations).result(lambda confirmation, _at: delivered(confirmation))
+
+    def submit_confirmations(self, confirmations: Sequence[Confirmation]) -> Handover:
+        """Hand the confirmations to the child and return at once; the child composes and sends them
+        while the caller goes on (the e-mail role: reading its next batch).
 
         They cross as plain tuples, which pickle in a fraction of the time
-        a dataclass takes.
+        a dataclass takes. A handful go out directly (:attr:`inline_up_to`).
         """
         if len(confirmations) <= self.inline_up_to:
-            self._inline.send_confirmations(confirmations, delivered)
-            return
-        accepted, error = self._ask("send_confirmations", [(c.order_id, c.record, c.sender) for c in confirmations])
-        for confirmation in confirmations[:accepted]:
-            delivered(confirmation)
-        if error is not None:
-            raise error
+            return self._inline.submit_confirmations(confirmations)
+        ticket = self._submit("send_confirmations", [(c.order_id, c.record, c.sender) for c in confirmations])
+        return _Relayed(self, ticket, confirmations)
 
     def _stop(self) -> None:
         child, self._child = self._child, None
@@ -145,3 +189,19 @@ class SmtpRelay:
         self._inline.close()
         with self._lock:
             self._stop()
+
+
+class _Relayed:
+    """A :class:`~orderlab.mail.sender.Handover` on its way through the relay's child."""
+
+    def __init__(self, relay: SmtpRelay, ticket: int, confirmations: Sequence[Confirmation]) -> None:
+        self._relay = relay
+        self._ticket = ticket
+        self._confirmations = confirmations
+
+    def result(self, accepted: Accepted) -> None:
+        accepted_at, error = self._relay._answer(self._ticket)  # noqa: SLF001 - the relay's own hand-over
+        for confirmation, at in zip(self._confirmations, accepted_at):
+            accepted(confirmation, at)
+        if error is not None:
+            raise error

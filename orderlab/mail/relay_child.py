@@ -4,7 +4,7 @@
 Kept apart from the parent side because it is a program of its own: it
 reads batches of mails in frames on stdin, sends them with an
 :class:`~orderlab.mail.smtp.SmtpSender` under a GIL of its own, and answers
-each with (how many the server accepted, the error that stopped it).
+each with (when the server accepted each mail it accepted, the error that stopped the rest).
 
 With a ledger file it records each round of accepted mails there before it
 sends more (see :mod:`orderlab.mail.relay`), and it stops at the end of a
@@ -18,6 +18,7 @@ import os
 import pickle
 import smtplib
 import sys
+import time
 from typing import Callable, Sequence
 
 from ..childproc import child_streams, read_frame, write_frame
@@ -57,7 +58,7 @@ def _portable(error: BaseException | None) -> BaseException | None:
 
 
 def _relay_main(argv: list[str]) -> int:
-    """The child of :class:`~orderlab.mail.relay.SmtpRelay`: answer each batch with (accepted, error)."""
+    """The child of :class:`~orderlab.mail.relay.SmtpRelay`: answer each batch with (when each accepted mail was accepted, error)."""
     host, port, timeout, connections = argv[0], int(argv[1]), float(argv[2]), int(argv[3])
     ledger, journal = _journal(argv[4] if len(argv) > 4 else None, os.getppid())
     frames, out = child_streams()
@@ -69,11 +70,10 @@ def _relay_main(argv: list[str]) -> int:
                 kind, payload = read_frame(frames)
             except EOFError:
                 return 0
-            accepted = 0
+            accepted_at: list[float] = []  # when each accepted mail's 250 reply was read
 
             def count(_mail: OutgoingMail | Confirmation) -> None:
-                nonlocal accepted
-                accepted += 1
+                accepted_at.append(time.time())
 
             error: BaseException | None = None
             try:
@@ -83,12 +83,12 @@ def _relay_main(argv: list[str]) -> int:
                     sender.send_confirmations([Confirmation(*fields) for fields in payload], count)
                 else:
                     sender.send(payload)
-                    accepted = 1
+                    accepted_at.append(time.time())
             except ParentGone:
                 return 0
             except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
                 error = exc
-            write_frame(out, "result", (accepted, _portable(error)))
+            write_frame(out, "result", (accepted_at, _portable(error)))
     except (BrokenPipeError, KeyboardInterrupt):
         return 0
     finally:

@@ -15,6 +15,35 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 from .compose import Confirmation, OutgoingMail
 
+Accepted = Callable[[Confirmation, float], None]
+"""Told of each mail the server accepted: its confirmation and when the 250 reply came (``time.time()``)."""
+
+
+class Handover(Protocol):
+    """Confirmations handed to a sender, perhaps still on their way (see :meth:`MailSender.submit_confirmations`)."""
+
+    def result(self, accepted: Accepted) -> None:
+        """Wait until the sender is done with them; ``accepted`` is called, in order, for each mail the
+        server accepted, then what stopped the rest (if anything) is raised, exactly as with
+        :meth:`MailSender.send_confirmations`."""
+        ...
+
+
+class Settled:
+    """A :class:`Handover` already done: what the server accepted, when, and the error that stopped the rest."""
+
+    def __init__(self, confirmations: Sequence[Confirmation], accepted_at: Sequence[float],
+                 error: BaseException | None = None) -> None:
+        self.confirmations = confirmations
+        self.accepted_at = accepted_at  # one time per accepted mail: a prefix of confirmations
+        self.error = error
+
+    def result(self, accepted: Accepted) -> None:
+        for confirmation, at in zip(self.confirmations, self.accepted_at):
+            accepted(confirmation, at)
+        if self.error is not None:
+            raise self.error
+
 
 @runtime_checkable
 class MailSender(Protocol):
@@ -39,6 +68,12 @@ class MailSender(Protocol):
     def send_confirmations(self, confirmations: Sequence[Confirmation],
                            delivered: Callable[[Confirmation], None]) -> None:
         """Compose each confirmation's mail and send them all, exactly as :meth:`send_all` does."""
+        ...
+
+    def submit_confirmations(self, confirmations: Sequence[Confirmation]) -> Handover:
+        """As :meth:`send_confirmations`, but the caller may do other work before asking for the
+        :meth:`~Handover.result`; hand-overs are settled in the order they were submitted. A sender
+        that works in the caller's thread is done before this returns."""
         ...
 
     def close(self) -> None:

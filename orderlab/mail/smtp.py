@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 import smtplib
+import time
 from email.message import EmailMessage
 from typing import Callable, Sequence
 
 from .compose import Confirmation, OutgoingMail
+from .sender import Handover, Settled
 
 
 class SmtpSender:
@@ -138,6 +140,15 @@ class SmtpSender:
         in_order = iter(confirmations)  # what send_all reports is a prefix, in order
         self.send_all([confirmation.compose() for confirmation in confirmations],
                       lambda _mail: delivered(next(in_order)))
+
+    def submit_confirmations(self, confirmations: Sequence[Confirmation]) -> Handover:
+        """:meth:`send_confirmations` now, in this thread; what it did comes back settled (an SMTP error too)."""
+        accepted_at: list[float] = []
+        try:
+            self.send_confirmations(confirmations, lambda _confirmation: accepted_at.append(time.time()))
+        except (OSError, smtplib.SMTPException) as exc:
+            return Settled(confirmations, accepted_at, exc)
+        return Settled(confirmations, accepted_at)
 
     @staticmethod
     def _send_one(smtp: smtplib.SMTP, mail: OutgoingMail) -> None:

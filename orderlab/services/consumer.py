@@ -137,7 +137,7 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
             raw_records = self._unreadable or self._poll()
             if raw_records is None:
                 continue
-            if not raw_records:
+            if not raw_records and not self.holds_a_batch():
                 self.idle()
                 continue
             try:
@@ -156,8 +156,9 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
                     self.rewind(raw_records)
                 self._back_off("batch", exc)
                 continue
-            self._unreadable = []
-            self.backoff.succeeded()
+            if raw_records:  # not after an empty poll that only finished a batch: the poll may have found no broker
+                self._unreadable = []
+                self.backoff.succeeded()
 
     def _poll(self) -> list[Any] | None:
         """The records of one poll; None after a failed poll (backed off, or stepped over unreadable records)."""
@@ -222,6 +223,12 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         whose records take time of their own (see :meth:`TransactionsBackend.records_per_poll`)."""
         return None
 
+    def holds_a_batch(self) -> bool:
+        """Whether a batch handled earlier is not finished yet: then an empty poll goes to :meth:`handle`
+        (with no records) to finish it, instead of to :meth:`idle`. A hook for a role that overlaps a
+        batch's work with reading the next (:class:`~orderlab.services.email.EmailNotifier`)."""
+        return False
+
     def idle(self) -> None:
         """Called after an empty poll: commit what the consumer skipped past its last record."""
         self.committer.commit_skipped()
@@ -236,6 +243,10 @@ class ConsumerService(CrashInjection, Service, Generic[Event]):
         decoded, futures = self.decode(raw_records)
         if decoded:
             futures.extend(self.process(decoded))
+        self.finish(raw_records, futures)
+
+    def finish(self, raw_records: list[Any], futures: list[Any]) -> None:
+        """A batch's work is done: wait for its output's acks, then commit its offsets (and a crash, if due)."""
         crash = self.crash_due(raw_records)
         if crash and not self.crash_after_send:
             raise SimulatedCrash

@@ -116,6 +116,29 @@ def test_email_notifier_sends_over_smtp_once_per_order(settings, tmp_path):
     assert notifier.counters["skipped_already_sent"] == 5
 
 
+def test_email_notifier_commits_the_batch_it_still_had_in_flight_when_stopped(settings, tmp_path):
+    """The role hands a batch to the SMTP relay and reads the next while it is sent; a clean stop
+    settles and commits that last batch, so the next run of the group reads nothing again."""
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    factory = OrderFactory(seed=12, customers=5)
+    confirmed = [ConfirmedOrder(factory.make(), f"pay_{n}", time.time()) for n in range(60)]
+    for record in confirmed:
+        producer.send(settings.order_confirmed_topic, key=record.order.order_id.encode(), value=encode_confirmed(record))
+    producer.flush()
+    ledger = Ledger(str(tmp_path / "l.db"))
+    with MailCatcher() as catcher:
+        smtp = SmtpEndpoint(catcher.host, catcher.port)
+        with EmailNotifier(settings, SEED.role("email"), ledger=ledger, smtp=smtp) as notifier:
+            assert wait_for(lambda: notifier.counters["sent"] == 60)
+        assert catcher.count() == 60
+        with EmailNotifier(settings, SEED.role("email"), ledger=ledger, smtp=smtp) as again:
+            assert wait_for(lambda: again.partitions > 0)
+            assert not wait_for(lambda: again.counters["consumed"] + again.counters["skipped_already_sent"] > 0, timeout=2)
+        assert catcher.count() == 60
+    assert notifier.counters["consumed"] == 60
+
+
 def test_email_waits_for_smtp_to_come_back(settings, tmp_path):
     ensure_topics(settings)
     from orderlab.events import ConfirmedOrder, encode_confirmed

@@ -2,6 +2,7 @@
 and the pipelined sender must report exactly the messages the server accepted."""
 
 import smtplib
+import time
 from email import message_from_bytes, policy
 
 import pytest
@@ -183,3 +184,41 @@ def test_a_confirmation_without_its_record_encodes_it():
     confirmation = Confirmation.of(record, "shop@example.com")
     assert confirmation.order_id == "conf-encoded"
     assert confirmation.compose().data.split(b"\r\n\r\n", 1)[1] == compose_confirmation(record, "shop@example.com").data.split(b"\r\n\r\n", 1)[1]
+
+
+def test_hand_overs_to_the_relay_settle_in_order_and_a_dead_child_fails_every_one_outstanding():
+    """submit_confirmations returns before the child is done; results come back per hand-over, in order."""
+    from orderlab.events import encode_confirmed
+    from orderlab.mail import Confirmation
+
+    def confirmations(prefix: str, count: int) -> list[Confirmation]:
+        return [Confirmation.of(record, "shop@example.com", encode_confirmed(record))
+                for record in (confirmed(order_id=f"{prefix}-{n}") for n in range(count))]
+
+    first, second, third = confirmations("first", 30), confirmations("second", 20), confirmations("third", 10)
+    with MailCatcher() as catcher:
+        relay = SmtpRelay(catcher.host, catcher.port, timeout=3, inline_up_to=0)
+        try:
+            started = time.time()
+            handed = [relay.submit_confirmations(batch) for batch in (first, second)]
+            accepted: list[tuple[Confirmation, float]] = []
+            handed[1].result(lambda mail, at: accepted.append((mail, at)))  # the later one first: the earlier answer is kept
+            handed[0].result(lambda mail, at: accepted.append((mail, at)))
+            assert [mail for mail, _ in accepted] == second + first
+            assert all(started <= at <= time.time() for _, at in accepted), "when the server accepted each one"
+            assert catcher.wait_for(50, timeout=10)
+        finally:
+            relay.close()
+    with MailCatcher(reply_delay_s=0.5) as slow_catcher:  # slow replies: the child is surely mid-batch when killed
+        relay = SmtpRelay(slow_catcher.host, slow_catcher.port, timeout=3, inline_up_to=0)
+        try:
+            outstanding = relay.submit_confirmations(third)
+            relay._child.kill()  # the helper dies with a hand-over outstanding: its result says so
+            relay._child.wait()
+            with pytest.raises(smtplib.SMTPServerDisconnected):
+                outstanding.result(lambda mail, at: None)
+            again: list[Confirmation] = []
+            relay.submit_confirmations(third).result(lambda mail, at: again.append(mail))  # a new child
+            assert again == third
+        finally:
+            relay.close()

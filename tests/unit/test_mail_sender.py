@@ -6,7 +6,7 @@ import pytest
 
 from orderlab.mail import MailSender, SmtpRelay, SmtpSender
 
-CONTRACT_METHODS = ("send", "send_all", "send_confirmations", "close")
+CONTRACT_METHODS = ("send", "send_all", "send_confirmations", "submit_confirmations", "close")
 
 
 def signature_mismatches(cls: type) -> list[str]:
@@ -45,6 +45,8 @@ def test_the_check_tells_a_sender_that_breaks_the_contract():
 
         def send_confirmations(self, confirmations, delivered): ...
 
+        def submit_confirmations(self, confirmations): ...
+
         def close(self) -> None: ...
 
     class NoClose:
@@ -56,7 +58,10 @@ def test_the_check_tells_a_sender_that_breaks_the_contract():
 
         def send_confirmations(self, confirmations, delivered): ...
 
+        def submit_confirmations(self, confirmations): ...
+
     assert isinstance(ForgetsDelivered(), MailSender)  # isinstance only sees the names...
-    assert [m.split("(")[0] for m in signature_mismatches(ForgetsDelivered)] == ["send", "send_all", "send_confirmations"]  # ...the signatures tell
+    assert [m.split("(")[0] for m in signature_mismatches(ForgetsDelivered)] == ["send", "send_all", "send_confirmations",
+                                                                                "submit_confirmations"]  # ...the signatures tell
     assert not isinstance(NoClose(), MailSender)
     assert signature_mismatches(NoClose)[-1] == "close: missing"
