@@ -62,8 +62,14 @@ def read_frame(stream: IO[bytes]) -> tuple[str, Any]:
     return pickle.loads(_read_exactly(stream, size))  # noqa: S301 - frames from our own child process
 
 
-def read_frame_within(child: subprocess.Popen[bytes], timeout: float, what: str) -> tuple[str, Any]:
-    """The child's next frame, or ``OSError`` when it says nothing within ``timeout`` seconds or ends."""
+def read_frame_within(child: subprocess.Popen[bytes], timeout: float, what: str, *,
+                      awaited: str = "start") -> tuple[str, Any]:
+    """The child's next frame, or ``OSError`` when it says nothing within ``timeout`` seconds or ends.
+
+    ``awaited`` names what the frame means, for the error: "start" (the ready
+    frame) or "answer". A reader thread waits, since a pipe's read has no
+    time limit; after a timeout it ends once the child is stopped.
+    """
     result: dict[str, Any] = {}
 
     def read() -> None:
@@ -80,8 +86,8 @@ def read_frame_within(child: subprocess.Popen[bytes], timeout: float, what: str)
     if "frame" in result:
         return result["frame"]
     if reader.is_alive():
-        raise OSError(f"the {what} did not start within {timeout:.0f} s")
-    raise OSError(f"the {what} ended before it started (exit code {child.poll()})")
+        raise OSError(f"the {what} did not {awaited} within {timeout:g} s")
+    raise OSError(f"the {what} ended before it {'started' if awaited == 'start' else 'answered'} (exit code {child.poll()})")
 
 
 def stop_child(child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

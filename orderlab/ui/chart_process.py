@@ -21,7 +21,7 @@ import time
 import weakref
 from typing import Any
 
-from ..childproc import read_frame, read_frame_within, start_child, stop_child, write_frame
+from ..childproc import read_frame_within, start_child, stop_child, write_frame
 from .chartdata import DashboardData
 from .charts import DashboardChart
 
@@ -43,6 +43,7 @@ class ChartProcess:
     """
 
     START_TIMEOUT_S = 30.0
+    FRAME_TIMEOUT_S = 10.0  # a frame takes 40-300 ms: a child this late is stuck, and the frame is drawn here
     RETRY_AFTER_S = 30.0
 
     def __init__(self, size: tuple[float, float] = (10.0, 6.0), dpi: int = 80, *, module: str = CHILD_MODULE) -> None:
@@ -61,7 +62,10 @@ class ChartProcess:
         """Start the child now, without waiting for it (it imports matplotlib meanwhile)."""
         with self._lock:
             if self._child is None and not self._resting():
-                self._spawn()
+                try:
+                    self._spawn()
+                except OSError as exc:  # no process to be had: frames are drawn here, as when it dies
+                    self._away(exc)
 
     def render(self, data: DashboardData) -> bytes:
         """One frame as PNG bytes, drawn by the child or, while it is away, here."""
@@ -70,9 +74,7 @@ class ChartProcess:
                 try:
                     return self._ask(data)
                 except (OSError, EOFError, ValueError) as exc:
-                    self._stop()
-                    self._failed_at = time.monotonic()
-                    log.warning("control room: the chart process is away (%s); drawing the charts in the kernel", exc)
+                    self._away(exc)
             self.frames_here += 1
             if self._here is None:
                 self._here = DashboardChart(self.size, self.dpi)
@@ -83,6 +85,12 @@ class ChartProcess:
             self._stop()
 
     # -- the child -------------------------------------------------------------
+    def _away(self, exc: BaseException) -> None:
+        """The child could not start, died or hangs: stop it and draw here for :attr:`RETRY_AFTER_S`."""
+        self._stop()
+        self._failed_at = time.monotonic()
+        log.warning("control room: the chart process is away (%s); drawing the charts in the kernel", exc)
+
     def _resting(self) -> bool:
         """Whether the child failed lately, so that frames are drawn here for a while."""
         return self._failed_at is not None and time.monotonic() - self._failed_at < self.RETRY_AFTER_S
@@ -103,7 +111,7 @@ class ChartProcess:
             self._ready = True
             self._failed_at = None
         write_frame(child.stdin, "frame", data)
-        kind, answer = read_frame(child.stdout)
+        kind, answer = read_frame_within(child, self.FRAME_TIMEOUT_S, "chart process", awaited="answer")
         if kind == "error":
             raise ChartFrameError(answer)
         return answer

@@ -68,3 +68,26 @@ def test_a_chart_process_nobody_holds_any_more_stops_its_child():
     del charts
     gc.collect()
     assert child.wait(10) is not None
+
+
+def test_a_child_that_hangs_costs_one_late_frame_which_is_drawn_here(caplog):
+    """A child that stops answering (here: stopped by a signal) is given FRAME_TIMEOUT_S, then left alone."""
+    import os
+    import signal
+    import threading
+
+    first, _ = frames()
+    charts = ChartProcess()
+    charts.FRAME_TIMEOUT_S = 0.5
+    try:
+        assert charts.render(first) == DashboardChart().render(first)  # started and answering
+        child = charts._child
+        os.kill(child.pid, signal.SIGSTOP)
+        threading.Timer(2.0, os.kill, (child.pid, signal.SIGCONT)).start()  # then it sees its input closed, and ends
+        with caplog.at_level(logging.WARNING, logger="orderlab.ui.chart_process"):
+            assert charts.render(first) == DashboardChart().render(first)
+        assert charts.frames_here == 1 and charts._child is None
+        assert "did not answer within 0.5 s" in caplog.records[-1].getMessage()
+        assert child.wait(15) is not None
+    finally:
+        charts.close()
