@@ -399,18 +399,18 @@ def run_demo_kill(settings: Settings, ledger: Ledger, catcher: MailCatcher | Non
         elif own is None:
             run.problems.append(f"the second demo (exit {code}) printed no report: {second.tail(3)}")
         elif own.get("lost") or own.get("timed_out"):
-            # its exit code also counts the outcome records the first run's kill left to be sent again
-            # (at-least-once): those are counted here, over both runs, not held against it
+            # its exit code also counts e-mails the first run's kill left to be sent again (within
+            # RESEND_WINDOW): those are counted here, over both runs, not held against it
             run.problems.append(f"the second demo lost {own.get('lost')} of its orders (timed out: {own.get('timed_out')})")
         run.extra.update(charged_before_kill=charged, orders_in_topic_at_kill=in_topic, second_demo_exit=code,
                          second_demo_orders=own.get("orders_placed") if own else None,
-                         second_demo_duplicate_confirmations=own.get("duplicate_confirmations") if own else None)
+                         second_demo_duplicate_confirmations=own.get("duplicate_confirmations") if own else None,
+                         second_demo_emailed_twice=own.get("duplicate_emails") if own else None)
         run.emailed_twice_allowed = kills.RESEND_WINDOW
         run.notes.append(
             f"orderlab demo SIGKILLed with its process group after {charged} charges ({in_topic} orders in order_details), "
             f"then run again on the same topics and ledger (exit {code}"
-            + (f": its own report counts the {own.get('duplicate_confirmations')} outcome records sent again after "
-               "the kill as duplicated" if own and code else "")
+            + (f": its own report found {own.get('duplicate_emails')} e-mailed twice" if own and code else "")
             + "); reconciled over both runs"
         )
         _stop_processes(run)
