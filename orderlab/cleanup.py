@@ -13,6 +13,7 @@ clean`` for what crashed runs left, keep it small.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -85,14 +86,63 @@ def _delete(admin: KafkaAdminClient, run: LeftOver) -> None:
         (lesson_ledger_dir() / f"{run.suffix.lstrip('-')}{ending}").unlink(missing_ok=True)
 
 
+def _open_ledgers() -> set[Path] | None:
+    """Lesson ledger files some process of this machine has open, from ``/proc/*/fd``; None where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return None
+    folder = str(lesson_ledger_dir())
+    held: set[Path] = set()
+    for fd_dir in proc.glob("[0-9]*/fd"):
+        try:
+            fds = list(fd_dir.iterdir())
+        except OSError:  # the process is gone, or another user's
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed meanwhile (the listing's own descriptor is one)
+                continue
+            if target.startswith(folder):
+                held.add(Path(target))
+    return held
+
+
+def orphaned_ledgers(found: Iterable[LeftOver], pattern: re.Pattern[str] = RUN_SUFFIX) -> list[LeftOver]:
+    """Lesson runs of which only the ledger is left: nothing of theirs on the broker, and no process has the file open.
+
+    Why they happen: a lesson run that never reaches its last cell (a closed
+    notebook, a dead kernel, a throw-away broker gone with its topics) keeps
+    its ledger in the temp folder, and a run found by its topics alone is
+    never found again. Where open files cannot be listed (no ``/proc``), none
+    is called orphaned.
+    """
+    held = _open_ledgers()
+    if held is None:
+        return []
+    on_broker = {run.suffix for run in found}
+    orphans = {}
+    for path in sorted(lesson_ledger_dir().glob("*.db*")):
+        suffix = "-" + path.name.split(".db")[0]
+        if not pattern.search(suffix) or suffix in on_broker:
+            continue
+        files = [path.with_name(path.name.split(".db")[0] + ending) for ending in (".db", ".db-wal", ".db-shm")]
+        if not any(file in held for file in files):
+            orphans[suffix] = LeftOver(suffix, (), (), ())
+    return list(orphans.values())
+
+
 def clean(settings: Settings, *, dry_run: bool = False, pattern: re.Pattern[str] = RUN_SUFFIX) -> list[tuple[LeftOver, bool]]:
     """Remove every finished run's topics, groups and lesson ledger; ``(run, removed)`` for each run found.
 
-    Active runs are listed and left alone; with ``dry_run`` nothing is removed.
+    Also the lesson ledgers whose runs left nothing on the broker and that
+    no process has open (:func:`orphaned_ledgers`). Active runs are listed
+    and left alone; with ``dry_run`` nothing is removed.
     """
     admin = make_admin(settings)
     try:
         found = find_runs(admin, pattern)
+        found += orphaned_ledgers(found, pattern)
         results = []
         for run in found:
             removed = not run.active and not dry_run

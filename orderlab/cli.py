@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--suffix", default=None, help="topic name suffix (default: $ORDERLAB_TOPIC_SUFFIX or none)")
     topics.set_defaults(func=cmd_topics)
 
-    cleaner = commands.add_parser("clean", help="remove the topics and groups finished runs left on the broker")
+    cleaner = commands.add_parser("clean", help="remove the topics, groups and lesson ledgers finished runs left behind")
     add_connection_options(cleaner)
     cleaner.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     cleaner.set_defaults(func=cmd_clean)
