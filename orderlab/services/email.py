@@ -114,7 +114,6 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
         self._latencies: deque[tuple[float, float]] = deque(maxlen=LATENCY_HISTORY)
         self._latency_lock = threading.Lock()
         self._in_flight: _InFlight | None = None
-        self._handed: tuple[list[tuple[Order, Confirmation]], Handover | None] = ([], None)  # process's hand-over
         self._rewind_too: list[Any] = []  # an in-flight batch that failed: read again with the batch after it
 
     def outgoing(self, batch: list[Received[ConfirmedOrder]]) -> list[tuple[Order, Confirmation]]:
@@ -139,17 +138,20 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
         return outgoing
 
     def process(self, batch: list[Received[ConfirmedOrder]]) -> list[Any]:
-        """Settle the batch before, then hand this one's mails to the sender (kept in :attr:`_handed`).
+        """E-mail ``batch`` and wait until every mail was accepted and recorded: the base's contract, synchronous.
 
-        No futures: the role sends nothing to Kafka but dead letters, which :meth:`handle` keeps.
+        This role's own loop does not come here: :meth:`handle` keeps one
+        batch in flight instead. No futures: the role sends nothing to Kafka
+        but dead letters, which the decoding made.
         """
         outgoing = self.outgoing(batch)
-        self._settle()
-        self._handed = (outgoing, self.sender.submit_confirmations([mail for _, mail in outgoing]) if outgoing else None)
+        handover = self._hand_over(outgoing)
+        if handover is not None:
+            self._deliver(outgoing, handover)
         return []
 
     def handle(self, raw_records: list[Any]) -> None:
-        """Decode, :meth:`process` (settle the batch before, hand this one over), keep this one in flight.
+        """Decode, settle the batch before, hand this one's mails to the sender, keep this one in flight.
 
         An empty ``raw_records`` (a quiet poll, see :meth:`holds_a_batch`)
         only settles. A stop while SMTP is down leaves both batches
@@ -157,11 +159,17 @@ class EmailNotifier(ConsumerService[ConfirmedOrder]):
         """
         try:
             decoded, dead_letters = self.decode(raw_records)
-            self.process(decoded)
+            outgoing = self.outgoing(decoded)  # before settling: the batch in flight counts as on its way
+            self._settle()
+            handover = self._hand_over(outgoing)
             if raw_records:
-                self._in_flight = _InFlight(raw_records, dead_letters, *self._handed)
+                self._in_flight = _InFlight(raw_records, dead_letters, outgoing, handover)
         except _Interrupted:
             pass  # stopped while SMTP was down: nothing committed for these batches
+
+    def _hand_over(self, outgoing: list[tuple[Order, Confirmation]]) -> Handover | None:
+        """Give ``outgoing``'s mails to the sender, which sends them while this thread goes on; None for none."""
+        return self.sender.submit_confirmations([mail for _, mail in outgoing]) if outgoing else None
 
     def holds_a_batch(self) -> bool:
         """A batch is in flight: a quiet poll settles it (through :meth:`handle`) instead of idling."""
