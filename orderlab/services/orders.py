@@ -25,6 +25,7 @@ from ..settings import Settings
 from ..topology import RoleSpec
 from .base import Service
 from .outage import Outage, report_connections
+from .placed import PlacedIds
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class OrdersBackend(Service):
     ``limit``, stop generating after that many orders; ``producer``, one to
     share (it lingers, to batch orders); ``factory``, what makes the orders;
     ``keep_ids``, keep every placed order id for reconciliation (the Lab, the
-    demo), off for a process that runs for days.
+    demo; 16 bytes an id, see :class:`~orderlab.services.placed.PlacedIds`),
+    off for a process that runs for days.
     """
 
     counter_names = ("placed", "acknowledged", "rejected", "send_errors")
@@ -72,7 +74,7 @@ class OrdersBackend(Service):
         self._factory = factory
         self._shared_producer = producer
         self._producer: KafkaProducer | None = producer
-        self.placed_ids: list[str] = []  # kept for reconciliation (keep_ids); bounded by demo sizes
+        self.placed_ids = PlacedIds()  # kept for reconciliation (keep_ids): 16 bytes an id
         self.keep_ids = keep_ids
         self._linger_ms = 0.0
         self._topic = self.ports.output("order_details")
