@@ -123,10 +123,11 @@ def orphaned_ledgers(found: Iterable[LeftOver], pattern: re.Pattern[str] = RUN_S
     on_broker = {run.suffix for run in found}
     orphans = {}
     for path in sorted(lesson_ledger_dir().glob("*.db*")):
-        suffix = "-" + path.name.split(".db")[0]
+        run_name = path.name.split(".db")[0]
+        suffix = "-" + run_name
         if not pattern.search(suffix) or suffix in on_broker:
             continue
-        files = [path.with_name(path.name.split(".db")[0] + ending) for ending in (".db", ".db-wal", ".db-shm")]
+        files = [path.with_name(run_name + ending) for ending in (".db", ".db-wal", ".db-shm")]
         if not any(file in held for file in files):
             orphans[suffix] = LeftOver(suffix, (), (), ())
     return list(orphans.values())

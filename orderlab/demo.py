@@ -20,9 +20,8 @@ class DemoReport:
     settle_timeout_hit: bool
     settings: dict[str, Any]
 
-    @property
-    def ok(self) -> bool:
-        """No order lost and none e-mailed twice; with exactly-once, no outcome record twice either.
+    def failures(self) -> list[str]:
+        """What fails the run: orders lost, e-mails sent twice, and with exactly-once an outcome record twice.
 
         Why an outcome record sent again does not fail an at-least-once run:
         it is what at-least-once promises after a crash (a worker that dies
@@ -32,22 +31,26 @@ class DemoReport:
         e-mailed twice.
         """
         r = self.reconciliation
-        redelivered = r["duplicate_confirmations"] if self.settings.get("exactly_once") else 0
-        return r["lost"] == 0 and r["duplicate_emails"] == 0 and redelivered == 0
-
-    def verdict(self) -> str:
-        """One line: OK, or what failed."""
-        r = self.reconciliation
-        if self.ok:
-            again = r["duplicate_confirmations"]
-            return "OK: every order accounted for, none e-mailed twice" + (
-                f" ({again} outcome records sent again after a crash: at-least-once, charged once)" if again else "")
         failed = [f"{r['lost']} lost"] if r["lost"] else []
         if r["duplicate_emails"]:
             failed.append(f"{r['duplicate_emails']} e-mailed twice")
         if self.settings.get("exactly_once") and r["duplicate_confirmations"]:
             failed.append(f"{r['duplicate_confirmations']} outcome records twice under exactly-once")
-        return "FAILED: " + ", ".join(failed)
+        return failed
+
+    @property
+    def ok(self) -> bool:
+        """No :meth:`failures`."""
+        return not self.failures()
+
+    def verdict(self) -> str:
+        """One line: OK (with the outcome records sent again, if any), or what failed."""
+        failed = self.failures()
+        if failed:
+            return "FAILED: " + ", ".join(failed)
+        again = self.reconciliation["duplicate_confirmations"]
+        return "OK: every order accounted for, none e-mailed twice" + (
+            f" ({again} outcome records sent again after a crash: at-least-once, charged once)" if again else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.reconciliation, "elapsed_s": round(self.elapsed_s, 3), "timed_out": self.settle_timeout_hit, **self.settings}

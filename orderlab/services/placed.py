@@ -71,6 +71,12 @@ class PlacedIds(Sequence[str]):
     def __getitem__(self, index: slice) -> list[str]: ...
 
     def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, int):
+            with self._lock:
+                if self._texts is not None:
+                    return self._texts[index]
+                start = range(0, len(self._packed), 16)[index]  # raises IndexError as a list would
+                return _text(bytes(self._packed[start:start + 16]))
         return self._now()[index]
 
     def __iter__(self) -> Iterator[str]:
